@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libtessera: a store of content-addressed chunks backing immutable layers and
+ * writable volumes.  This is the only public header of blockstore/; every
+ * front-end (fuse/, vhost/, snapshotter/, imagefmt/, tools/) uses this and
+ * nothing else of the library.
+ *
+ * Conventions
+ *  - Every function that can fail returns 0 (or a documented non-negative
+ *    value) on success and a negative errno on failure.  tsr_strerror() turns
+ *    a code into text, including the codes below that carry a tessera
+ *    meaning.
+ *  - Out-parameters are named ret_*; they are written only on success.
+ *  - A store handle is safe to use from many threads.  A volume or layer
+ *    handle is safe to use from many threads for I/O.
+ *
+ * Error codes with a tessera meaning
+ *  -ENOENT     no such volume / layer / name
+ *  -EEXIST     a volume or name of that name exists
+ *  -ENOTUNIQ   an id prefix matches more than one layer
+ *  -EBUSY      the store is locked by another process (tsr_store_owner()
+ *              names it), or a layer/volume is in use (has children, is open)
+ *  -ENOTCONN   the directory is not a tessera store
+ *  -EPROTONOSUPPORT  the store's format version is not one this library reads
+ *  -EXFULL     the store's metadata map (LMDB) is full
+ *  -ENOSPC     the filesystem holding the store is full
+ *  -EBADMSG    a chunk object failed its digest check (data is never returned)
+ *  -ESTALE     the volume was committed or removed; the handle is dead
+ *  -EINVAL     an argument is out of range (offset beyond size, bad size...)
+ */
+#ifndef TESSERA_STORE_H
+#define TESSERA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TSR_DIGEST_LEN 32
+#define TSR_ID_HEX_LEN (2 * TSR_DIGEST_LEN)
+
+#define TSR_CHUNK_SIZE_MIN (4u << 10)
+#define TSR_CHUNK_SIZE_MAX (1u << 20)
+#define TSR_CHUNK_SIZE_DEFAULT (64u << 10)
+
+/* Longest volume / layer name, without the terminating NUL. */
+#define TSR_NAME_MAX 255
+
+enum tsr_codec {
+	TSR_CODEC_NONE = 0,
+	TSR_CODEC_ZLIB = 1,
+	TSR_CODEC_ZSTD = 2,
+};
+
+/* A layer id: SHA-256 of the layer's canonical serialization (FORMAT.md). */
+struct tsr_layer_id {
+	uint8_t bytes[TSR_DIGEST_LEN];
+};
+
+struct tsr_store;
+struct tsr_volume;
+struct tsr_layer;
+
+/* Progress of long work (commit).  Called from the calling thread only. */
+struct tsr_progress {
+	void (*update)(void *arg, uint64_t done, uint64_t total);
+	void *arg;
+};
+
+/* ---- errors and ids ---------------------------------------------------- */
+
+/* Text for a negative errno, with tessera's meanings for the codes above. */
+const char *tsr_strerror(int err);
+
+/* buf must hold TSR_ID_HEX_LEN + 1 bytes. */
+void tsr_layer_id_to_hex(const struct tsr_layer_id *id, char *buf);
+/* 0, or -EINVAL when hex is not exactly 64 hex digits. */
+int tsr_layer_id_from_hex(const char *hex, struct tsr_layer_id *ret_id);
+bool tsr_layer_id_is_zero(const struct tsr_layer_id *id);
+
+/* Parses "123", "64K", "1M", "8G", "1T" (binary multiples).  -EINVAL on
+ * garbage, -ERANGE on overflow. */
+int tsr_parse_size(const char *text, uint64_t *ret_size);
+
+/* ---- store ------------------------------------------------------------- */
+
+struct tsr_init_options {
+	uint32_t chunk_size;   /* power of two, TSR_CHUNK_SIZE_MIN..MAX; 0 = default */
+	enum tsr_codec codec;  /* codec for new chunk objects */
+};
+
+/* Creates a store in dir (created if missing; must be empty otherwise).
+ * -EEXIST when dir already holds a store, -ENOTEMPTY when it holds other
+ * files, -EINVAL for a bad chunk size or codec. */
+int tsr_store_init(const char *dir, const struct tsr_init_options *opts);
+
+struct tsr_open_options {
+	uint64_t cache_bytes;  /* decompressed chunk cache; 0 = default (256 MiB) */
+	uint64_t map_bytes;    /* LMDB map size; 0 = default (1 TiB, sparse) */
+	unsigned workers;      /* commit threads; 0 = number of online CPUs */
+};
+
+/* Opens a store and takes its lock.  A lock left by a killed process is
+ * taken over.  -EBUSY when another live process holds it. opts may be NULL. */
+int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
+		   struct tsr_store **ret_store);
+/* Flushes and closes every volume still open, then releases the lock. */
+void tsr_store_close(struct tsr_store *store);
+
+/* The pid recorded in dir's lock file, or a negative errno. */
+int tsr_store_owner(const char *dir);
+
+struct tsr_store_stats {
+	uint32_t chunk_size;
+	enum tsr_codec codec;
+	uint64_t objects;        /* chunk objects in the index */
+	uint64_t object_bytes;   /* their uncompressed size */
+	uint64_t stored_bytes;   /* their size in packs (compressed + headers) */
+	uint64_t referenced;     /* layer map entries pointing at objects */
+	uint64_t layers;
+	uint64_t volumes;
+	uint64_t pack_bytes;     /* allocated bytes of pack files */
+	uint64_t volume_bytes;   /* allocated bytes of volume data files */
+	uint64_t meta_bytes;     /* allocated bytes of the metadata map */
+};
+int tsr_store_stat(struct tsr_store *store, struct tsr_store_stats *ret_stats);
+
+/* ---- volumes ------------------------------------------------------------ */
+
+struct tsr_volume_info {
+	char name[TSR_NAME_MAX + 1];
+	uint64_t id;
+	uint64_t size;
+	bool has_parent;
+	struct tsr_layer_id parent;
+	uint64_t created;          /* seconds since the epoch */
+	uint64_t chunks_written;   /* chunks holding local data (durable state) */
+	uint64_t chunks_zeroed;    /* chunks discarded locally */
+	uint64_t allocated_bytes;  /* allocated bytes of its data file */
+};
+
+/* size must be > 0.  With a parent, size 0 means the parent's size and a
+ * smaller size is -EINVAL. */
+int tsr_volume_create(struct tsr_store *store, const char *name, uint64_t size,
+		      const struct tsr_layer_id *parent);
+/* Refused with -EBUSY while a handle on the volume is open. */
+int tsr_volume_remove(struct tsr_store *store, const char *name);
+int tsr_volume_stat(struct tsr_store *store, const char *name,
+		    struct tsr_volume_info *ret_info);
+/* Calls fn for each volume in name order; a non-zero return from fn stops
+ * the walk and is returned. */
+int tsr_volume_list(struct tsr_store *store,
+		    int (*fn)(const struct tsr_volume_info *info, void *arg),
+		    void *arg);
+
+/* Handles on one volume share one state: opening twice gives two references
+ * to it.  Closing the last reference flushes. */
+int tsr_volume_open(struct tsr_store *store, const char *name,
+		    struct tsr_volume **ret_vol);
+void tsr_volume_close(struct tsr_volume *vol);
+uint64_t tsr_volume_size(const struct tsr_volume *vol);
+uint32_t tsr_volume_chunk_size(const struct tsr_volume *vol);
+
+/* Byte-addressed I/O at any offset and length within the volume's size
+ * (-EINVAL beyond it).  Reads and writes are whole: 0 means all len bytes. */
+int tsr_volume_read(struct tsr_volume *vol, void *buf, size_t len, uint64_t off);
+int tsr_volume_write(struct tsr_volume *vol, const void *buf, size_t len,
+		     uint64_t off);
+/* Reads back as zeros afterwards; whole chunks become holes and free their
+ * space. */
+int tsr_volume_discard(struct tsr_volume *vol, uint64_t off, uint64_t len);
+int tsr_volume_write_zeroes(struct tsr_volume *vol, uint64_t off, uint64_t len);
+/* Every write, discard and write-zeroes that returned before this call
+ * survives a crash once it returns.  Concurrent callers share one sync. */
+int tsr_volume_flush(struct tsr_volume *vol);
+
+/* Turns the volume into a layer: hashes the chunks written since its
+ * parent, stores new objects, publishes the layer atomically and removes
+ * the volume.  The caller's handle must be the only reference (-EBUSY
+ * otherwise) and is consumed whatever the result.  name may be NULL.  When
+ * a layer of identical content exists, it gains a hold and its id is
+ * returned.  progress may be NULL. */
+int tsr_volume_commit(struct tsr_volume *vol, const char *name,
+		      const struct tsr_progress *progress,
+		      struct tsr_layer_id *ret_id);
+
+/* ---- layers ------------------------------------------------------------- */
+
+struct tsr_layer_info {
+	struct tsr_layer_id id;
+	bool has_parent;
+	struct tsr_layer_id parent;
+	uint64_t size;
+	uint64_t created;
+	uint32_t holds;         /* commits/imports holding it; rm drops one */
+	uint32_t depth;         /* 1 for a layer without parent */
+	uint64_t entries;       /* chunks in its own map (data or hole) */
+	uint64_t data_chunks;   /* entries that hold data */
+	uint64_t new_objects;   /* objects first stored by this layer */
+	uint64_t new_stored_bytes;
+};
+
+/* Resolves a layer name, a full id or a unique id prefix (at least 4 hex
+ * digits).  -ENOENT, or -ENOTUNIQ for an ambiguous prefix (see
+ * tsr_layer_matches). */
+int tsr_layer_resolve(struct tsr_store *store, const char *spec,
+		      struct tsr_layer_id *ret_id);
+/* Calls fn for every layer whose name equals spec or whose id starts with
+ * spec; returns the number of matches or a negative errno. */
+int tsr_layer_matches(struct tsr_store *store, const char *spec,
+		      int (*fn)(const struct tsr_layer_id *id, const char *name,
+				void *arg),
+		      void *arg);
+int tsr_layer_stat(struct tsr_store *store, const struct tsr_layer_id *id,
+		   struct tsr_layer_info *ret_info);
+int tsr_layer_list(struct tsr_store *store,
+		   int (*fn)(const struct tsr_layer_info *info, void *arg),
+		   void *arg);
+/* Names of a layer, through fn. */
+int tsr_layer_names(struct tsr_store *store, const struct tsr_layer_id *id,
+		    int (*fn)(const char *name, void *arg), void *arg);
+/* Points name at id (-EEXIST when the name points elsewhere). */
+int tsr_layer_name_set(struct tsr_store *store, const char *name,
+		       const struct tsr_layer_id *id);
+/* Drops one hold (and, when name is not NULL, that name).  The last hold
+ * removes the layer; refused with -EBUSY while layers or volumes use it as
+ * their parent. */
+int tsr_layer_remove(struct tsr_store *store, const struct tsr_layer_id *id,
+		     const char *name);
+
+/* Read-only access to a layer's flattened content. */
+int tsr_layer_open(struct tsr_store *store, const struct tsr_layer_id *id,
+		   struct tsr_layer **ret_layer);
+void tsr_layer_close(struct tsr_layer *layer);
+uint64_t tsr_layer_size(const struct tsr_layer *layer);
+int tsr_layer_read(struct tsr_layer *layer, void *buf, size_t len, uint64_t off);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TESSERA_STORE_H */

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Commit: a volume becomes a layer.  Only the chunks the volume changed are
+ * read (cost follows what was written, not the volume size).  Worker
+ * threads hash, check the index and compress batches of chunks; the
+ * calling thread appends new objects to the pack in chunk order, then
+ * publishes everything in one LMDB transaction:
+ *
+ *   1. new objects appended to the active pack (not yet referenced)
+ *   2. fdatasync of every pack written                 -- objects durable
+ *   3. one transaction: chunk records and refcounts, layer map entries,
+ *      layer record, name, pack lengths, the volume's records deleted
+ *   4. the volume's data file unlinked                 -- after the commit
+ *
+ * A crash before 3 leaves the volume as it was plus a pack tail that the
+ * next open cuts off; after 3 the layer exists and the volume does not
+ * (its file, if left, is swept at open).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+enum item_kind {
+	ITEM_SKIP,  /* no entry: reads the same as the parent */
+	ITEM_HOLE,  /* entry: zeros over parent data */
+	ITEM_DATA,  /* entry: digest */
+};
+
+struct commit_item {
+	uint64_t idx;
+	uint8_t state;               /* CHUNK_PRESENT or CHUNK_ZEROED */
+	/* Set by the worker that took it. */
+	enum item_kind kind;
+	bool exists;                 /* object already in the index */
+	uint8_t digest[TSR_DIGEST_LEN];
+	enum tsr_codec codec;
+	uint32_t stored_len;
+	uint8_t *payload;            /* batch buffer slot, when !exists */
+	int err;
+};
+
+struct commit_batch {
+	struct tsr_volume *vol;
+	struct commit_item *items;
+	size_t n;
+	atomic_size_t next;
+	uint8_t *payloads;           /* n slots of slot_len bytes */
+	size_t slot_len;
+};
+
+/* A set of digests appended by this commit, so a chunk that appears twice
+ * in one volume is stored once.  Open addressing, grows at half full. */
+struct digest_set {
+	uint8_t (*keys)[TSR_DIGEST_LEN];
+	uint8_t *used;
+	size_t cap, count;
+};
+
+static int digest_set_add(struct digest_set *s, const uint8_t *d, bool *ret_added)
+{
+	size_t i;
+
+	if (2 * (s->count + 1) > s->cap) {
+		struct digest_set n = { .cap = s->cap ? 2 * s->cap : 256 };
+
+		n.keys = malloc(n.cap * TSR_DIGEST_LEN);
+		n.used = calloc(n.cap, 1);
+		if (!n.keys || !n.used) {
+			free(n.keys);
+			free(n.used);
+			return -ENOMEM;
+		}
+		for (size_t j = 0; j < s->cap; j++) {
+			bool added;
+
+			if (s->used[j])
+				digest_set_add(&n, s->keys[j], &added);
+		}
+		free(s->keys);
+		free(s->used);
+		*s = n;
+	}
+	memcpy(&i, d, sizeof(i));
+	for (i &= s->cap - 1; s->used[i]; i = (i + 1) & (s->cap - 1)) {
+		if (!memcmp(s->keys[i], d, TSR_DIGEST_LEN)) {
+			*ret_added = false;
+			return 0;
+		}
+	}
+	s->used[i] = 1;
+	memcpy(s->keys[i], d, TSR_DIGEST_LEN);
+	s->count++;
+	*ret_added = true;
+	return 0;
+}
+
+static void digest_set_free(struct digest_set *s)
+{
+	free(s->keys);
+	free(s->used);
+}
+
+static int process_item(struct tsr_volume *vol, MDB_txn *txn, struct codec_ctx *cctx,
+			uint8_t *chunk, struct commit_item *it, uint8_t *slot, size_t slot_len)
+{
+	struct tsr_store *store = vol->store;
+	const uint8_t *pdigest = vol->parent ? layer_map_lookup(vol->parent, it->idx) : NULL;
+	uint32_t eff = volume_chunk_len(vol, it->idx);
+	size_t stored;
+	MDB_val v;
+	int r;
+
+	if (it->state == CHUNK_ZEROED) {
+		it->kind = pdigest ? ITEM_HOLE : ITEM_SKIP;
+		return 0;
+	}
+	r = pread_full(vol->data_fd, chunk, eff, it->idx << store->chunk_shift);
+	if (r)
+		return r;
+	/* A chunk object is always a whole chunk: the tail of a volume's
+	 * last chunk past its size is zeros. */
+	memset(chunk + eff, 0, store->chunk_size - eff);
+	if (buf_is_zero(chunk, store->chunk_size)) {
+		it->kind = pdigest ? ITEM_HOLE : ITEM_SKIP;
+		return 0;
+	}
+	r = digest_chunk(store, chunk, store->chunk_size, it->digest);
+	if (r)
+		return r;
+	if (pdigest && !memcmp(pdigest, it->digest, TSR_DIGEST_LEN)) {
+		it->kind = ITEM_SKIP;
+		return 0;
+	}
+	it->kind = ITEM_DATA;
+	r = meta_get(store, txn, DB_CHUNKS, it->digest, TSR_DIGEST_LEN, &v);
+	if (r == 0) {
+		it->exists = true;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	r = codec_compress(cctx, store->codec, chunk, store->chunk_size, slot, slot_len,
+			   &stored, &it->codec);
+	if (r)
+		return r;
+	it->payload = slot;
+	it->stored_len = (uint32_t)stored;
+	return 0;
+}
+
+static void *commit_worker(void *arg)
+{
+	struct commit_batch *b = arg;
+	struct tsr_store *store = b->vol->store;
+	struct codec_ctx *cctx = NULL;
+	uint8_t *chunk = malloc(store->chunk_size);
+	MDB_txn *txn = NULL;
+	int r;
+
+	r = chunk ? codec_ctx_new(&cctx) : -ENOMEM;
+	if (!r)
+		r = meta_txn_begin(store, false, &txn);
+	for (;;) {
+		size_t i = atomic_fetch_add(&b->next, 1);
+
+		if (i >= b->n)
+			break;
+		b->items[i].err = r ? r : process_item(b->vol, txn, cctx, chunk, &b->items[i],
+						       b->payloads + i * b->slot_len, b->slot_len);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	codec_ctx_free(cctx);
+	free(chunk);
+	return NULL;
+}
+
+static int run_batch(struct tsr_store *store, struct commit_batch *b)
+{
+	pthread_t threads[64];
+	unsigned n = store->workers, started = 0;
+
+	atomic_store(&b->next, 0);
+	for (unsigned i = 1; i < n; i++) {
+		if (pthread_create(&threads[i], NULL, commit_worker, b))
+			break;
+		started = i;
+	}
+	commit_worker(b); /* the calling thread works too */
+	for (unsigned i = 1; i <= started; i++)
+		pthread_join(threads[i], NULL);
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].err)
+			return b->items[i].err;
+	return 0;
+}
+
+struct new_object {
+	uint8_t digest[TSR_DIGEST_LEN];
+	struct chunk_record rec;
+};
+
+struct commit_result {
+	struct layer_entry *entries;
+	uint64_t nentries, cap_entries;
+	uint64_t data_chunks;
+	struct new_object *new_objs;    /* objects appended by this commit */
+	uint64_t nnew, cap_new;
+	uint64_t new_stored_bytes;
+	struct digest_set appended;
+};
+
+static int grow(void **p, uint64_t *cap, uint64_t want, size_t elem)
+{
+	void *n;
+	uint64_t c = *cap ? *cap : 256;
+
+	if (want <= *cap)
+		return 0;
+	while (c < want)
+		c *= 2;
+	n = realloc(*p, c * elem);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+/* In chunk order: record entries and append new objects to the pack
+ * (commit_lock held). */
+static int collect_batch(struct tsr_store *store, struct commit_batch *b,
+			 struct commit_result *res)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct commit_item *it = &b->items[i];
+		struct layer_entry *e;
+		bool added;
+		int r;
+
+		if (it->kind == ITEM_SKIP)
+			continue;
+		r = grow((void **)&res->entries, &res->cap_entries, res->nentries + 1,
+			 sizeof(*res->entries));
+		if (r)
+			return r;
+		e = &res->entries[res->nentries++];
+		e->index = it->idx;
+		if (it->kind == ITEM_HOLE) {
+			memset(e->digest, 0, TSR_DIGEST_LEN);
+			continue;
+		}
+		memcpy(e->digest, it->digest, TSR_DIGEST_LEN);
+		res->data_chunks++;
+		if (it->exists)
+			continue;
+		r = digest_set_add(&res->appended, it->digest, &added);
+		if (r)
+			return r;
+		if (!added)
+			continue;
+		r = grow((void **)&res->new_objs, &res->cap_new, res->nnew + 1,
+			 sizeof(*res->new_objs));
+		if (r)
+			return r;
+		r = pack_append(store, it->digest, it->codec, it->payload, it->stored_len,
+				store->chunk_size, &res->new_objs[res->nnew].rec);
+		if (r)
+			return r;
+		memcpy(res->new_objs[res->nnew].digest, it->digest, TSR_DIGEST_LEN);
+		res->new_stored_bytes += OBJECT_HEADER_LEN + it->stored_len;
+		res->nnew++;
+	}
+	return 0;
+}
+
+/* Adds one reference to each data entry's object (txn open). */
+static int add_references(struct tsr_store *store, MDB_txn *txn,
+			  const struct commit_result *res)
+{
+	for (uint64_t i = 0; i < res->nentries; i++) {
+		const struct layer_entry *e = &res->entries[i];
+		struct chunk_record rec;
+		uint8_t val[CHUNK_RECORD_LEN];
+		MDB_val v;
+		int r;
+
+		if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
+			continue;
+		r = meta_get(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, &v);
+		if (!r)
+			r = chunk_record_decode(&v, &rec);
+		if (r)
+			return r == -ENOENT ? -EIO : r;
+		rec.refcount++;
+		chunk_record_encode(&rec, val);
+		r = meta_put(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, val, sizeof(val));
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int publish(struct tsr_volume *vol, const char *name, struct commit_result *res,
+		   struct tsr_layer_id *ret_id)
+{
+	struct tsr_store *store = vol->store;
+	struct layer_record rec = { 0 }, existing;
+	const struct tsr_layer_id *parent = vol->parent ? &vol->parent->id : NULL;
+	uint8_t key[TSR_DIGEST_LEN + 8], val[LAYER_RECORD_LEN];
+	struct tsr_layer_id id;
+	MDB_txn *txn;
+	MDB_val v;
+	int r;
+
+	r = layer_id_compute(store, parent, vol->size, res->entries, res->nentries, &id);
+	if (r)
+		return r;
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		return r;
+	r = layer_record_get(store, txn, &id, &existing);
+	if (r == 0) {
+		/* Identical content already committed: one more hold. */
+		existing.holds++;
+		layer_record_encode(&existing, val);
+		r = meta_put(store, txn, DB_LAYERS, id.bytes, TSR_DIGEST_LEN, val, sizeof(val));
+	} else if (r == -ENOENT) {
+		r = 0;
+		for (uint64_t i = 0; i < res->nnew && !r; i++) {
+			uint8_t cval[CHUNK_RECORD_LEN];
+
+			chunk_record_encode(&res->new_objs[i].rec, cval);
+			r = meta_put(store, txn, DB_CHUNKS, res->new_objs[i].digest,
+				     TSR_DIGEST_LEN, cval, sizeof(cval));
+		}
+		if (!r)
+			r = add_references(store, txn, res);
+		memcpy(key, id.bytes, TSR_DIGEST_LEN);
+		for (uint64_t i = 0; i < res->nentries && !r; i++) {
+			put_be64(key + TSR_DIGEST_LEN, res->entries[i].index);
+			r = meta_put(store, txn, DB_LAYER_CHUNKS, key, sizeof(key),
+				     res->entries[i].digest, TSR_DIGEST_LEN);
+		}
+		if (!r && parent) {
+			struct layer_record prec;
+
+			r = layer_record_get(store, txn, parent, &prec);
+			rec.depth = prec.depth + 1;
+			rec.has_parent = true;
+			rec.parent = *parent;
+		} else {
+			rec.depth = 1;
+		}
+		rec.size = vol->size;
+		rec.created = now_seconds();
+		rec.holds = 1;
+		rec.entries = res->nentries;
+		rec.data_chunks = res->data_chunks;
+		rec.new_objects = res->nnew;
+		rec.new_stored_bytes = res->new_stored_bytes;
+		layer_record_encode(&rec, val);
+		if (!r)
+			r = meta_put(store, txn, DB_LAYERS, id.bytes, TSR_DIGEST_LEN, val, sizeof(val));
+	}
+	if (!r && name) {
+		if (meta_get(store, txn, DB_LAYER_NAMES, name, strlen(name), &v) == 0 &&
+		    (v.mv_size != TSR_DIGEST_LEN || memcmp(v.mv_data, id.bytes, TSR_DIGEST_LEN)))
+			r = -EEXIST;
+		else
+			r = meta_put(store, txn, DB_LAYER_NAMES, name, strlen(name), id.bytes,
+				     TSR_DIGEST_LEN);
+	}
+	if (!r) {
+		uint8_t vkey[8];
+
+		put_be64(vkey, vol->id);
+		r = meta_del(store, txn, DB_VOLUME_NAMES, vol->name, strlen(vol->name));
+		if (!r)
+			r = meta_del(store, txn, DB_VOLUMES, vkey, sizeof(vkey));
+		if (!r)
+			r = meta_del_prefix(store, txn, DB_VOLUME_CHUNKS, vkey, sizeof(vkey));
+	}
+	/* Crash ordering: the packs are synced before the transaction that
+	 * references their objects commits. */
+	if (!r)
+		r = packs_sync_and_record(store, txn);
+	if (r) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	r = meta_txn_commit(txn);
+	if (r)
+		return r;
+	*ret_id = id;
+	return 0;
+}
+
+static int check_name_free(struct tsr_store *store, const char *name)
+{
+	MDB_txn *txn;
+	MDB_val v;
+	int r;
+
+	if (!name)
+		return 0;
+	r = name_check(name);
+	if (r)
+		return r;
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		return r;
+	/* A name already on a layer is refused up front, before the work;
+	 * publish() checks again (it may be this very content's name). */
+	r = meta_get(store, txn, DB_LAYER_NAMES, name, strlen(name), &v) == 0 ? -EEXIST : 0;
+	mdb_txn_abort(txn);
+	return r;
+}
+
+static int commit_locked(struct tsr_volume *vol, const char *name,
+			 const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
+{
+	struct tsr_store *store = vol->store;
+	struct commit_result res = { 0 };
+	struct commit_batch b = { .vol = vol };
+	uint64_t total = 0, done = 0, cap;
+	int r = 0;
+
+	for (uint64_t i = 0; i < vol->nchunks; i++)
+		if (atomic_load(&vol->state[i]) != CHUNK_ABSENT)
+			total++;
+	/* Batches bound the memory: about 64 MiB of payload slots. */
+	cap = (64ull << 20) / store->chunk_size;
+	if (cap < 16)
+		cap = 16;
+	if (cap > 1024)
+		cap = 1024;
+	b.slot_len = codec_bound(store->chunk_size);
+	b.items = calloc(cap, sizeof(*b.items));
+	b.payloads = malloc(cap * b.slot_len);
+	if (!b.items || !b.payloads) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (progress && progress->update)
+		progress->update(progress->arg, 0, total);
+	for (uint64_t i = 0; i < vol->nchunks && !r;) {
+		b.n = 0;
+		for (; i < vol->nchunks && b.n < cap; i++) {
+			uint8_t st = atomic_load(&vol->state[i]);
+
+			if (st == CHUNK_ABSENT)
+				continue;
+			b.items[b.n++] = (struct commit_item){ .idx = i, .state = st };
+		}
+		if (!b.n)
+			break;
+		r = run_batch(store, &b);
+		if (!r)
+			r = collect_batch(store, &b, &res);
+		done += b.n;
+		if (!r && progress && progress->update)
+			progress->update(progress->arg, done, total);
+	}
+	if (!r)
+		r = publish(vol, name, &res, ret_id);
+	if (r)
+		packs_rollback(store);
+	else
+		packs_committed(store);
+out:
+	free(b.items);
+	free(b.payloads);
+	free(res.entries);
+	free(res.new_objs);
+	digest_set_free(&res.appended);
+	return r;
+}
+
+int tsr_volume_commit(struct tsr_volume *vol, const char *name,
+		      const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
+{
+	struct tsr_store *store = vol->store;
+	char path[64];
+	int r;
+
+	pthread_mutex_lock(&store->volumes_lock);
+	if (vol->refs != 1) {
+		pthread_mutex_unlock(&store->volumes_lock);
+		tsr_volume_close(vol);
+		return -EBUSY;
+	}
+	vol->committing = true;
+	pthread_mutex_unlock(&store->volumes_lock);
+
+	r = check_name_free(store, name);
+	if (!r) {
+		/* One commit at a time: pack appends and the transaction that
+		 * publishes them must not interleave with another commit's. */
+		pthread_mutex_lock(&store->commit_lock);
+		r = commit_locked(vol, name, progress, ret_id);
+		pthread_mutex_unlock(&store->commit_lock);
+	}
+
+	pthread_mutex_lock(&store->volumes_lock);
+	vol->committing = false;
+	if (r) {
+		pthread_mutex_unlock(&store->volumes_lock);
+		tsr_volume_close(vol);
+		return r;
+	}
+	for (struct tsr_volume **pp = &store->open_volumes; *pp; pp = &(*pp)->next)
+		if (*pp == vol) {
+			*pp = vol->next;
+			break;
+		}
+	pthread_mutex_unlock(&store->volumes_lock);
+	/* The volume is gone from the metadata; its file goes after. */
+	volume_data_path(vol->id, path, sizeof(path));
+	unlinkat(store->dir_fd, path, 0);
+	volume_free(vol);
+	return 0;
+}

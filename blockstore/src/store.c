@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Creating, opening and closing a store: its directory layout, its lock,
+ * and totals for `tessera df`.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+#define DEFAULT_CACHE_BYTES (256ull << 20)
+#define DEFAULT_MAP_BYTES (1ull << 40)
+
+static int sync_dir(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int dir_is_empty(int dirfd)
+{
+	int fd = dup(dirfd);
+	DIR *d;
+	struct dirent *e;
+	int empty = 1;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	closedir(d);
+	return empty;
+}
+
+static int read_marker(int dirfd, unsigned *ret_version)
+{
+	char buf[128];
+	int fd = openat(dirfd, TSR_MARKER_FILE, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	unsigned v;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ENOTCONN : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	if (sscanf(buf, "tessera store\nformat %u", &v) != 1)
+		return -ENOTCONN;
+	*ret_version = v;
+	return 0;
+}
+
+static int write_marker(int dirfd)
+{
+	char buf[64];
+	int fd, r = 0, len;
+
+	len = snprintf(buf, sizeof(buf), "tessera store\nformat %u\n", TSR_FORMAT_VERSION);
+	fd = openat(dirfd, TSR_MARKER_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = pwrite_full(fd, buf, (size_t)len, 0);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (!r && renameat(dirfd, TSR_MARKER_FILE ".tmp", dirfd, TSR_MARKER_FILE) < 0)
+		r = -errno;
+	if (!r)
+		r = sync_dir(dirfd, ".");
+	return r;
+}
+
+int tsr_store_init(const char *dir, const struct tsr_init_options *opts)
+{
+	struct tsr_init_options o = { 0 };
+	struct tsr_store tmp = { 0 };
+	MDB_txn *txn;
+	char path[4096];
+	unsigned version;
+	int dirfd, r;
+
+	if (opts)
+		o = *opts;
+	if (!o.chunk_size)
+		o.chunk_size = TSR_CHUNK_SIZE_DEFAULT;
+	if (o.chunk_size < TSR_CHUNK_SIZE_MIN || o.chunk_size > TSR_CHUNK_SIZE_MAX ||
+	    (o.chunk_size & (o.chunk_size - 1)))
+		return -EINVAL;
+	if (o.codec != TSR_CODEC_NONE && o.codec != TSR_CODEC_ZLIB &&
+	    o.codec != TSR_CODEC_ZSTD)
+		return -EINVAL;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	if (read_marker(dirfd, &version) == 0) {
+		r = -EEXIST;
+		goto out;
+	}
+	r = dir_is_empty(dirfd);
+	if (r <= 0) {
+		r = r ? r : -ENOTEMPTY;
+		goto out;
+	}
+	if (mkdirat(dirfd, TSR_META_DIR, 0700) < 0 ||
+	    mkdirat(dirfd, TSR_PACK_DIR, 0700) < 0 ||
+	    mkdirat(dirfd, TSR_VOLUME_DIR, 0700) < 0) {
+		r = -errno;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/" TSR_META_DIR, dir);
+	r = meta_open(&tmp, path, DEFAULT_MAP_BYTES, true);
+	if (r)
+		goto out;
+	r = meta_txn_begin(&tmp, true, &txn);
+	if (r)
+		goto out_meta;
+	r = meta_put_u64(&tmp, txn, "format", TSR_FORMAT_VERSION);
+	if (!r)
+		r = meta_put_u64(&tmp, txn, "chunk_size", o.chunk_size);
+	if (!r)
+		r = meta_put_u64(&tmp, txn, "codec", (uint64_t)o.codec);
+	if (!r)
+		r = meta_put_u64(&tmp, txn, "next_volume_id", 1);
+	if (r) {
+		mdb_txn_abort(txn);
+		goto out_meta;
+	}
+	r = meta_txn_commit(txn);
+	if (r)
+		goto out_meta;
+	/* The marker is written last: a directory without it is not a store,
+	 * so an interrupted init never looks like one. */
+	r = write_marker(dirfd);
+out_meta:
+	meta_close(&tmp);
+out:
+	close(dirfd);
+	return r;
+}
+
+/* Takes the store lock: an OFD lock, released by the kernel when the
+ * owner dies, so a killed owner's lock is taken over with no clean-up. */
+static int lock_store(int dirfd, int *ret_fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char buf[32];
+	int fd, len;
+
+	fd = openat(dirfd, TSR_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		int e = errno;
+
+		close(fd);
+		return (e == EAGAIN || e == EACCES) ? -EBUSY : -e;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite_full(fd, buf, (size_t)len, 0)) {
+		close(fd);
+		return -EIO;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int tsr_store_owner(const char *dir)
+{
+	char path[4096], buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/" TSR_LOCK_FILE, dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	return pid > 0 ? (int)pid : -ENOENT;
+}
+
+static int load_settings(struct tsr_store *store)
+{
+	MDB_txn *txn;
+	uint64_t format, chunk_size, codec;
+	int r = meta_txn_begin(store, false, &txn);
+
+	if (r)
+		return r;
+	r = meta_get_u64(store, txn, "format", &format);
+	if (!r)
+		r = meta_get_u64(store, txn, "chunk_size", &chunk_size);
+	if (!r)
+		r = meta_get_u64(store, txn, "codec", &codec);
+	mdb_txn_abort(txn);
+	if (r)
+		return r == -ENOENT ? -ENOTCONN : r;
+	if (format != TSR_FORMAT_VERSION)
+		return -EPROTONOSUPPORT;
+	if (chunk_size < TSR_CHUNK_SIZE_MIN || chunk_size > TSR_CHUNK_SIZE_MAX ||
+	    (chunk_size & (chunk_size - 1)) || codec > TSR_CODEC_ZSTD)
+		return -EBADMSG;
+	store->chunk_size = (uint32_t)chunk_size;
+	store->chunk_shift = (unsigned)__builtin_ctz((unsigned)chunk_size);
+	store->codec = (enum tsr_codec)codec;
+	return 0;
+}
+
+/* Removes volume data files whose volume is not in the metadata: left by
+ * a create, commit or remove that was interrupted. */
+static void volumes_remove_orphans(struct tsr_store *store)
+{
+	int fd = openat(store->dir_fd, TSR_VOLUME_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	MDB_txn *txn;
+	DIR *d;
+	struct dirent *e;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	if (meta_txn_begin(store, false, &txn)) {
+		closedir(d);
+		return;
+	}
+	while ((e = readdir(d))) {
+		unsigned long long id;
+		uint8_t key[8];
+		MDB_val v;
+		char tail;
+
+		if (sscanf(e->d_name, "%16llx.dat%c", &id, &tail) != 2 || tail != 'a')
+			continue;
+		put_be64(key, id);
+		if (meta_get(store, txn, DB_VOLUMES, key, sizeof(key), &v) == -ENOENT)
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	mdb_txn_abort(txn);
+	closedir(d);
+}
+
+int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
+		   struct tsr_store **ret_store)
+{
+	struct tsr_open_options o = { 0 };
+	struct tsr_store *store;
+	char path[4096];
+	unsigned version;
+	uint64_t map_bytes;
+	long ncpu;
+	int r;
+
+	if (opts)
+		o = *opts;
+	store = calloc(1, sizeof(*store));
+	if (!store)
+		return -ENOMEM;
+	store->lock_fd = -1;
+	pthread_mutex_init(&store->lock, NULL);
+	pthread_mutex_init(&store->volumes_lock, NULL);
+	pthread_rwlock_init(&store->pack_lock, NULL);
+	pthread_mutex_init(&store->commit_lock, NULL);
+	store->dir = strdup(dir);
+	store->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!store->dir || store->dir_fd < 0) {
+		r = store->dir ? -errno : -ENOMEM;
+		goto fail;
+	}
+	r = read_marker(store->dir_fd, &version);
+	if (r)
+		goto fail;
+	if (version != TSR_FORMAT_VERSION) {
+		r = -EPROTONOSUPPORT;
+		goto fail;
+	}
+	r = lock_store(store->dir_fd, &store->lock_fd);
+	if (r)
+		goto fail;
+
+	map_bytes = o.map_bytes;
+	if (!map_bytes) {
+		/* Documented for tests and small machines: TESSERA_MAP_BYTES. */
+		const char *env = getenv("TESSERA_MAP_BYTES");
+
+		if (!env || tsr_parse_size(env, &map_bytes) || map_bytes < (1u << 20))
+			map_bytes = DEFAULT_MAP_BYTES;
+	}
+	snprintf(path, sizeof(path), "%s/" TSR_META_DIR, dir);
+	r = meta_open(store, path, map_bytes, false);
+	if (r)
+		goto fail;
+	r = load_settings(store);
+	if (r)
+		goto fail;
+	store->sha256 = (const struct evp_md_st *)EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!store->sha256) {
+		r = -ENOSYS;
+		goto fail;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	store->workers = o.workers ? o.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
+	if (store->workers > 64)
+		store->workers = 64;
+	r = chunk_cache_new(o.cache_bytes ? o.cache_bytes : DEFAULT_CACHE_BYTES,
+			    store->chunk_size, &store->cache);
+	if (r)
+		goto fail;
+	r = packs_open(store);
+	if (r)
+		goto fail;
+	volumes_remove_orphans(store);
+	*ret_store = store;
+	return 0;
+fail:
+	tsr_store_close(store);
+	return r;
+}
+
+void tsr_store_close(struct tsr_store *store)
+{
+	if (!store)
+		return;
+	/* Volumes left open by the caller are flushed and released. */
+	while (store->open_volumes) {
+		struct tsr_volume *vol = store->open_volumes;
+
+		vol->refs = 1;
+		tsr_volume_close(vol);
+	}
+	packs_close(store);
+	chunk_cache_free(store->cache);
+	meta_close(store);
+	if (store->sha256)
+		EVP_MD_free((EVP_MD *)store->sha256);
+	if (store->lock_fd >= 0)
+		close(store->lock_fd);
+	if (store->dir_fd >= 0)
+		close(store->dir_fd);
+	pthread_mutex_destroy(&store->lock);
+	pthread_mutex_destroy(&store->volumes_lock);
+	pthread_rwlock_destroy(&store->pack_lock);
+	pthread_mutex_destroy(&store->commit_lock);
+	free(store->dir);
+	free(store);
+}
+
+static uint64_t db_entries(struct tsr_store *store, MDB_txn *txn, enum meta_db db)
+{
+	MDB_stat st;
+
+	if (mdb_stat(txn, store->dbi[db], &st))
+		return 0;
+	return st.ms_entries;
+}
+
+int tsr_store_stat(struct tsr_store *store, struct tsr_store_stats *ret)
+{
+	struct tsr_store_stats s = { .chunk_size = store->chunk_size, .codec = store->codec };
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		return r;
+	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct chunk_record rec;
+
+		if (chunk_record_decode(&v, &rec))
+			continue;
+		s.objects++;
+		s.object_bytes += rec.raw_len;
+		s.stored_bytes += rec.stored_len + OBJECT_HEADER_LEN;
+		s.referenced += rec.refcount;
+	}
+	mdb_cursor_close(cur);
+	s.layers = db_entries(store, txn, DB_LAYERS);
+	s.volumes = db_entries(store, txn, DB_VOLUMES);
+	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUMES], &cur);
+	if (!rc) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			char path[64];
+
+			if (k.mv_size != 8)
+				continue;
+			volume_data_path(get_be64(k.mv_data), path, sizeof(path));
+			s.volume_bytes += file_allocated_bytes(store->dir_fd, path);
+		}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	pthread_rwlock_rdlock(&store->pack_lock);
+	for (uint32_t id = 1; id < store->npacks; id++) {
+		char path[64];
+
+		if (store->packs[id].fd < 0)
+			continue;
+		snprintf(path, sizeof(path), TSR_PACK_DIR "/%08x.pack", id);
+		s.pack_bytes += file_allocated_bytes(store->dir_fd, path);
+	}
+	pthread_rwlock_unlock(&store->pack_lock);
+	s.meta_bytes = file_allocated_bytes(store->dir_fd, TSR_META_DIR "/data.mdb");
+	*ret = s;
+	return 0;
+}
