@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tessera: the command line of a tessera store.  This file parses the
+ * global options and dispatches to the subcommands of cmd_*.c.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef TSR_VERSION
+#define TSR_VERSION "unknown"
+#endif
+
+static int run_help(struct cli *cli, const struct cli_cmd *cmd, int argc,
+		    char **argv);
+
+static const struct cli_cmd volume_group = {
+	.name = "volume",
+	.path = "volume",
+	.args = "COMMAND [ARGS...]",
+	.summary = "Creates, fills, reads and removes writable volumes.",
+	.subs = cli_volume_cmds,
+};
+
+static const struct cli_cmd layer_group = {
+	.name = "layer",
+	.path = "layer",
+	.args = "COMMAND [ARGS...]",
+	.summary = "Lists, inspects and removes committed layers.",
+	.subs = cli_layer_cmds,
+};
+
+static const struct cli_cmd help_cmd = {
+	.name = "help",
+	.path = "help",
+	.args = "[COMMAND [SUBCOMMAND]]",
+	.summary = "Prints the help of tessera or of one of its commands.",
+	.run = run_help,
+};
+
+static const struct cli_cmd *const commands[] = {
+	&cli_cmd_init, &volume_group, &cli_cmd_commit, &layer_group,
+	&cli_cmd_df,   &help_cmd,     NULL,
+};
+
+static void print_main_help(FILE *f)
+{
+	fprintf(f,
+		"Usage: " CLI_PROG " [--store DIR] COMMAND [ARGS...]\n"
+		"\n"
+		"tessera manages a store of content-addressed chunks: immutable "
+		"layers,\nand writable volumes (raw disk images) on top of "
+		"them.\n"
+		"\n"
+		"Global options:\n"
+		"  -s, --store DIR  the store to use; default: $TESSERA_STORE "
+		"if set,\n"
+		"                   else " CLI_DEFAULT_STORE "\n"
+		"  -h, --help       print this help\n"
+		"  -V, --version    print the version\n"
+		"\n"
+		"Commands:\n");
+	for (int i = 0; commands[i]; i++) {
+		fprintf(f, "  %-8s ", commands[i]->name);
+		cli_print_wrapped(f, commands[i]->summary, 11, 11);
+	}
+	fprintf(f,
+		"\n"
+		"Run '" CLI_PROG " help COMMAND' or '" CLI_PROG
+		" COMMAND --help' for the options of a\ncommand.  Sizes and "
+		"offsets take K, M, G and T suffixes (powers of 1024).\n"
+		"A LAYER is a layer name, a full id, or a unique prefix of at "
+		"least 4 hex digits.\n"
+		"Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+static const struct cli_cmd *find_cmd(const struct cli_cmd *group,
+				      const char *name)
+{
+	if (group) {
+		for (const struct cli_cmd *c = group->subs; c->name; c++)
+			if (strcmp(c->name, name) == 0)
+				return c;
+		return NULL;
+	}
+	for (int i = 0; commands[i]; i++)
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+	return NULL;
+}
+
+static bool is_help_flag(const char *arg)
+{
+	return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+/* argv[0] is cmd's name. */
+static int run_cmd(struct cli *cli, const struct cli_cmd *cmd, int argc,
+		   char **argv)
+{
+	const struct cli_cmd *sub;
+
+	if (!cmd->subs)
+		return cmd->run(cli, cmd, argc, argv);
+	if (argc < 2)
+		return cli_usage_err(cmd, "missing command");
+	if (is_help_flag(argv[1])) {
+		cli_print_help(cmd);
+		return CLI_OK;
+	}
+	sub = find_cmd(cmd, argv[1]);
+	if (!sub)
+		return cli_usage_err(cmd, "unknown command '%s'", argv[1]);
+	return sub->run(cli, sub, argc - 1, argv + 1);
+}
+
+static int run_help(struct cli *cli, const struct cli_cmd *cmd, int argc,
+		    char **argv)
+{
+	static const struct option longopts[] = { CLI_LONGOPT_END };
+	const struct cli_cmd *target, *sub;
+	int c;
+
+	(void)cli;
+	for (bool first = true;; first = false) {
+		c = cli_getopt(cmd, argc, argv, "", longopts, first);
+		if (c == CLI_OPT_END)
+			break;
+		return cli_opt_status(c);
+	}
+	if (cli_positionals(cmd, argc, argv, 0, 2) != CLI_OK)
+		return CLI_USAGE;
+	if (optind == argc) {
+		print_main_help(stdout);
+		return CLI_OK;
+	}
+	target = find_cmd(NULL, argv[optind]);
+	if (!target)
+		return cli_usage_err(cmd, "unknown command '%s'", argv[optind]);
+	if (optind + 1 < argc) {
+		if (!target->subs)
+			return cli_usage_err(cmd, "'%s' has no subcommands",
+					     target->name);
+		sub = find_cmd(target, argv[optind + 1]);
+		if (!sub)
+			return cli_usage_err(cmd, "unknown command '%s %s'",
+					     target->name, argv[optind + 1]);
+		target = sub;
+	}
+	cli_print_help(target);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { .store_dir = NULL };
+	const struct cli_cmd *cmd;
+	int c, status;
+
+	/* '+': stop at the command name; its options are its own. */
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+:hs:V", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			cli.store_dir = optarg;
+			break;
+		case 'h':
+			print_main_help(stdout);
+			return CLI_OK;
+		case 'V':
+			printf(CLI_PROG " " TSR_VERSION "\n");
+			return CLI_OK;
+		case ':':
+			return cli_usage_err(NULL, "option '%s' needs a value",
+					     argv[optind - 1]);
+		default:
+			if (optopt)
+				return cli_usage_err(NULL,
+						     "unknown option '-%c'",
+						     optopt);
+			return cli_usage_err(NULL, "unknown option '%s'",
+					     argv[optind - 1]);
+		}
+	}
+	if (optind >= argc) {
+		print_main_help(stderr);
+		return CLI_USAGE;
+	}
+	if (!cli.store_dir || !*cli.store_dir) {
+		const char *env = getenv("TESSERA_STORE");
+
+		cli.store_dir = env && *env ? env : CLI_DEFAULT_STORE;
+	}
+	cli.progress = isatty(STDERR_FILENO) == 1;
+
+	cmd = find_cmd(NULL, argv[optind]);
+	if (!cmd)
+		return cli_usage_err(NULL, "unknown command '%s'",
+				     argv[optind]);
+	status = run_cmd(&cli, cmd, argc - optind, argv + optind);
+	cli_close_store(&cli);
+	return status;
+}
