@@ -27,7 +27,8 @@ struct evp_md_st;
 #define TSR_PACK_DIR "packs"
 #define TSR_VOLUME_DIR "volumes"
 
-/* A pack file is closed for appends once it grows past this. */
+/* A pack file is closed for appends once it grows past this (tests lower
+ * it with TESSERA_PACK_BYTES to exercise pack rotation and compaction). */
 #define TSR_PACK_TARGET_BYTES (256ull << 20)
 
 enum meta_db {
@@ -156,8 +157,15 @@ struct tsr_store {
 	pthread_rwlock_t pack_lock;      /* the packs array itself (readers vs growth) */
 	struct pack_file *packs;         /* indexed by pack id; id 0 unused */
 	uint32_t npacks;
-	pthread_mutex_t commit_lock;     /* appends, commits, layer removal */
+	pthread_mutex_t commit_lock;     /* appends, commits, layer removal, gc */
 	uint32_t active_pack;            /* 0: none yet */
+	uint64_t pack_target;            /* TSR_PACK_TARGET_BYTES unless overridden */
+
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+	pthread_mutex_t damage_lock;     /* damaged, ndamaged */
+	uint8_t (*damaged)[TSR_DIGEST_LEN]; /* objects already logged as damaged */
+	size_t ndamaged;
 };
 
 struct tsr_layer {
@@ -283,9 +291,21 @@ int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn);
 void packs_committed(struct tsr_store *store);
 /* Forgets appends after a failed commit: truncates back to committed length. */
 void packs_rollback(struct tsr_store *store);
-/* Reads and verifies one object: raw_len bytes of the chunk into dst. */
+/* Reads and verifies one object: raw_len bytes of the chunk into dst.
+ * -EBADMSG when its header or digest does not match, -EIO when its pack is
+ * gone. */
 int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		     const struct chunk_record *rec, void *dst);
+/* Verifies an object (scratch: chunk_size bytes) and appends a copy of it
+ * to the active pack; ret_rec gets the new location (commit_lock held). */
+int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		     const struct chunk_record *rec, void *scratch,
+		     struct chunk_record *ret_rec);
+/* Punches the payload of an unreferenced object out of its pack. */
+int pack_punch_object(struct tsr_store *store, const struct chunk_record *rec);
+/* Closes and deletes a pack no metadata references any more. */
+void pack_remove(struct tsr_store *store, uint32_t id);
+uint64_t pack_allocated_bytes(struct tsr_store *store);
 
 /* ---- chunk_cache.c: verified, decompressed chunks ---- */
 int chunk_cache_new(uint64_t capacity_bytes, uint32_t chunk_size,
@@ -299,6 +319,11 @@ void chunk_cache_insert(struct chunk_cache *cache, const uint8_t digest[TSR_DIGE
 			const void *chunk);
 
 /* ---- object.c: reading chunk objects by digest ---- */
+/* Reports a damaged object through the store's log, once per digest. */
+void object_report_damage(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+			  const struct chunk_record *rec, int err);
+void store_log(struct tsr_store *store, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Copies len bytes at off of the chunk named digest, verified. */
 int object_read(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		uint32_t off, uint32_t len, void *dst);

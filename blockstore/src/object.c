@@ -33,16 +33,69 @@ int object_read(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 	if (chunk_cache_copy(store->cache, digest, off, len, dst) == 0)
 		return 0;
 	r = object_lookup(store, digest, &rec);
-	if (r)
+	if (r) {
+		if (r == -EIO || r == -EBADMSG) {
+			object_report_damage(store, digest, NULL, r);
+			r = -EIO;
+		}
 		return r;
+	}
 	chunk = malloc(store->chunk_size);
 	if (!chunk)
 		return -ENOMEM;
 	r = pack_read_object(store, digest, &rec, chunk);
+	if (r) {
+		/* gc may have moved the object between our lookup and the
+		 * read: look again, and read again if it did. */
+		struct chunk_record again;
+
+		if (object_lookup(store, digest, &again) == 0 &&
+		    (again.pack_id != rec.pack_id || again.offset != rec.offset)) {
+			rec = again;
+			r = pack_read_object(store, digest, &rec, chunk);
+		}
+	}
 	if (!r) {
+		/* Only verified chunks enter the cache: a hit needs no check. */
 		chunk_cache_insert(store->cache, digest, chunk);
 		memcpy(dst, chunk + off, len);
+	} else if (r == -EBADMSG || r == -EIO) {
+		object_report_damage(store, digest, &rec, r);
+		r = -EIO;
 	}
 	free(chunk);
 	return r;
+}
+
+void object_report_damage(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+			  const struct chunk_record *rec, int err)
+{
+	struct tsr_layer_id id;
+	char hex[TSR_ID_HEX_LEN + 1];
+	bool seen = false;
+
+	pthread_mutex_lock(&store->damage_lock);
+	for (size_t i = 0; i < store->ndamaged && !seen; i++)
+		seen = !memcmp(store->damaged[i], digest, TSR_DIGEST_LEN);
+	if (!seen) {
+		void *p = realloc(store->damaged, (store->ndamaged + 1) * TSR_DIGEST_LEN);
+
+		if (p) {
+			store->damaged = p;
+			memcpy(store->damaged[store->ndamaged++], digest, TSR_DIGEST_LEN);
+		}
+	}
+	pthread_mutex_unlock(&store->damage_lock);
+	if (seen)
+		return;
+	memcpy(id.bytes, digest, TSR_DIGEST_LEN);
+	tsr_layer_id_to_hex(&id, hex);
+	if (rec)
+		store_log(store, "chunk object %s is damaged (%s; pack %08x offset %llu): "
+			  "reads of it fail with EIO; run 'tessera fsck'", hex,
+			  err == -EBADMSG ? "digest or header mismatch" : "unreadable",
+			  rec->pack_id, (unsigned long long)rec->offset);
+	else
+		store_log(store, "chunk object %s is missing from the index: reads of it "
+			  "fail with EIO; run 'tessera fsck'", hex);
 }

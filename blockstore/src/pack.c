@@ -229,7 +229,7 @@ int pack_append(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 	int r;
 
 	if (!store->active_pack || store->packs[store->active_pack].fd < 0 ||
-	    store->packs[store->active_pack].len >= TSR_PACK_TARGET_BYTES) {
+	    store->packs[store->active_pack].len >= store->pack_target) {
 		r = pack_create(store, store->active_pack + 1);
 		if (r)
 			return r;
@@ -323,42 +323,132 @@ void packs_rollback(struct tsr_store *store)
 	}
 }
 
-int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
-		     const struct chunk_record *rec, void *dst)
+/* Reads an object's header and payload into buf (OBJECT_HEADER_LEN +
+ * stored_len bytes) and checks the header against rec and digest.  The
+ * pack lock is held across the read so gc cannot close the file under it. */
+static int pack_read_checked(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+			     const struct chunk_record *rec, uint8_t *buf)
 {
 	size_t total = OBJECT_HEADER_LEN + (size_t)rec->stored_len;
-	uint8_t *buf, check[TSR_DIGEST_LEN];
 	int fd = -1, r;
 
-	if (rec->raw_len != store->chunk_size || rec->stored_len > codec_bound(rec->raw_len))
-		return -EBADMSG;
 	pthread_rwlock_rdlock(&store->pack_lock);
 	if (rec->pack_id < store->npacks)
 		fd = store->packs[rec->pack_id].fd;
+	r = fd < 0 ? -EIO : pread_full(fd, buf, total, rec->offset);
 	pthread_rwlock_unlock(&store->pack_lock);
-	if (fd < 0)
-		return -EIO;
-	buf = malloc(total);
-	if (!buf)
-		return -ENOMEM;
-	r = pread_full(fd, buf, total, rec->offset);
 	if (r)
-		goto out;
-	r = -EBADMSG;
+		return r;
 	if (memcmp(buf, object_magic, sizeof(object_magic)) || buf[4] != 1 ||
 	    get_le32(buf + 60) != (uint32_t)crc32(0, buf, 60) ||
 	    buf[5] != rec->codec || get_le32(buf + 8) != rec->raw_len ||
 	    get_le32(buf + 12) != rec->stored_len ||
 	    memcmp(buf + 16, digest, TSR_DIGEST_LEN))
-		goto out;
-	r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
-			     rec->stored_len, dst, rec->raw_len);
+		return -EBADMSG;
+	return 0;
+}
+
+static int pack_buf_alloc(const struct tsr_store *store, const struct chunk_record *rec,
+			  uint8_t **ret)
+{
+	if (rec->raw_len != store->chunk_size || rec->stored_len > codec_bound(rec->raw_len))
+		return -EBADMSG;
+	*ret = malloc(OBJECT_HEADER_LEN + (size_t)rec->stored_len);
+	return *ret ? 0 : -ENOMEM;
+}
+
+int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		     const struct chunk_record *rec, void *dst)
+{
+	uint8_t *buf, check[TSR_DIGEST_LEN];
+	int r = pack_buf_alloc(store, rec, &buf);
+
 	if (r)
-		goto out;
-	r = digest_chunk(store, dst, rec->raw_len, check);
+		return r;
+	r = pack_read_checked(store, digest, rec, buf);
+	if (!r)
+		r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
+				     rec->stored_len, dst, rec->raw_len);
+	if (!r)
+		r = digest_chunk(store, dst, rec->raw_len, check);
 	if (!r && memcmp(check, digest, TSR_DIGEST_LEN))
 		r = -EBADMSG;
-out:
 	free(buf);
 	return r;
+}
+
+int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		     const struct chunk_record *rec, void *scratch,
+		     struct chunk_record *ret_rec)
+{
+	uint8_t *buf, check[TSR_DIGEST_LEN];
+	int r = pack_buf_alloc(store, rec, &buf);
+
+	if (r)
+		return r;
+	r = pack_read_checked(store, digest, rec, buf);
+	/* Verify before copying: compaction must not carry damage forward
+	 * under a fresh header. */
+	if (!r)
+		r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
+				     rec->stored_len, scratch, rec->raw_len);
+	if (!r)
+		r = digest_chunk(store, scratch, rec->raw_len, check);
+	if (!r && memcmp(check, digest, TSR_DIGEST_LEN))
+		r = -EBADMSG;
+	if (!r)
+		r = pack_append(store, digest, (enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
+				rec->stored_len, rec->raw_len, ret_rec);
+	free(buf);
+	return r;
+}
+
+int pack_punch_object(struct tsr_store *store, const struct chunk_record *rec)
+{
+	int fd = -1, r = 0;
+
+	pthread_rwlock_rdlock(&store->pack_lock);
+	if (rec->pack_id < store->npacks)
+		fd = store->packs[rec->pack_id].fd;
+	/* The header stays: the pack remains walkable by fsck. */
+	if (fd >= 0 && rec->stored_len &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(rec->offset + OBJECT_HEADER_LEN), (off_t)rec->stored_len) < 0)
+		r = errno == EOPNOTSUPP ? 0 : -errno;
+	pthread_rwlock_unlock(&store->pack_lock);
+	return r;
+}
+
+void pack_remove(struct tsr_store *store, uint32_t id)
+{
+	char path[64];
+	int fd = -1;
+
+	pthread_rwlock_wrlock(&store->pack_lock);
+	if (id < store->npacks) {
+		fd = store->packs[id].fd;
+		store->packs[id] = (struct pack_file){ .fd = -1 };
+	}
+	pthread_rwlock_unlock(&store->pack_lock);
+	if (fd >= 0)
+		close(fd);
+	pack_path(id, path, sizeof(path));
+	unlinkat(store->dir_fd, path, 0);
+}
+
+uint64_t pack_allocated_bytes(struct tsr_store *store)
+{
+	uint64_t total = 0;
+
+	pthread_rwlock_rdlock(&store->pack_lock);
+	for (uint32_t id = 1; id < store->npacks; id++) {
+		char path[64];
+
+		if (store->packs[id].fd < 0)
+			continue;
+		pack_path(id, path, sizeof(path));
+		total += file_allocated_bytes(store->dir_fd, path);
+	}
+	pthread_rwlock_unlock(&store->pack_lock);
+	return total;
 }

@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,6 +193,20 @@ static int lock_store(int dirfd, int *ret_fd)
 	return 0;
 }
 
+void store_log(struct tsr_store *store, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (store->log)
+		store->log(store->log_arg, line);
+	else
+		fprintf(stderr, "tessera: %s\n", line);
+}
+
 int tsr_store_owner(const char *dir)
 {
 	char path[4096], buf[32];
@@ -292,8 +307,11 @@ int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
 	if (!store)
 		return -ENOMEM;
 	store->lock_fd = -1;
+	store->log = o.log;
+	store->log_arg = o.log_arg;
 	pthread_mutex_init(&store->lock, NULL);
 	pthread_mutex_init(&store->volumes_lock, NULL);
+	pthread_mutex_init(&store->damage_lock, NULL);
 	pthread_rwlock_init(&store->pack_lock, NULL);
 	pthread_mutex_init(&store->commit_lock, NULL);
 	store->dir = strdup(dir);
@@ -320,6 +338,14 @@ int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
 
 		if (!env || tsr_parse_size(env, &map_bytes) || map_bytes < (1u << 20))
 			map_bytes = DEFAULT_MAP_BYTES;
+	}
+	store->pack_target = TSR_PACK_TARGET_BYTES;
+	{
+		const char *env = getenv("TESSERA_PACK_BYTES");
+		uint64_t v;
+
+		if (env && tsr_parse_size(env, &v) == 0 && v >= (1u << 20))
+			store->pack_target = v;
 	}
 	snprintf(path, sizeof(path), "%s/" TSR_META_DIR, dir);
 	r = meta_open(store, path, map_bytes, false);
@@ -374,6 +400,8 @@ void tsr_store_close(struct tsr_store *store)
 		close(store->dir_fd);
 	pthread_mutex_destroy(&store->lock);
 	pthread_mutex_destroy(&store->volumes_lock);
+	pthread_mutex_destroy(&store->damage_lock);
+	free(store->damaged);
 	pthread_rwlock_destroy(&store->pack_lock);
 	pthread_mutex_destroy(&store->commit_lock);
 	free(store->dir);
@@ -433,16 +461,7 @@ int tsr_store_stat(struct tsr_store *store, struct tsr_store_stats *ret)
 		mdb_cursor_close(cur);
 	}
 	mdb_txn_abort(txn);
-	pthread_rwlock_rdlock(&store->pack_lock);
-	for (uint32_t id = 1; id < store->npacks; id++) {
-		char path[64];
-
-		if (store->packs[id].fd < 0)
-			continue;
-		snprintf(path, sizeof(path), TSR_PACK_DIR "/%08x.pack", id);
-		s.pack_bytes += file_allocated_bytes(store->dir_fd, path);
-	}
-	pthread_rwlock_unlock(&store->pack_lock);
+	s.pack_bytes = pack_allocated_bytes(store);
 	s.meta_bytes = file_allocated_bytes(store->dir_fd, TSR_META_DIR "/data.mdb");
 	*ret = s;
 	return 0;

@@ -24,7 +24,10 @@
  *  -EPROTONOSUPPORT  the store's format version is not one this library reads
  *  -EXFULL     the store's metadata map (LMDB) is full
  *  -ENOSPC     the filesystem holding the store is full
- *  -EBADMSG    a chunk object failed its digest check (data is never returned)
+ *  -EIO        a chunk object failed its digest check or could not be read:
+ *              data is never returned; the store logs the digest once and
+ *              fsck names the object and the layers that use it
+ *  -EBADMSG    a metadata record is malformed (fsck)
  *  -ESTALE     the volume was committed or removed; the handle is dead
  *  -EINVAL     an argument is out of range (offset beyond size, bad size...)
  */
@@ -101,6 +104,10 @@ struct tsr_open_options {
 	uint64_t cache_bytes;  /* decompressed chunk cache; 0 = default (256 MiB) */
 	uint64_t map_bytes;    /* LMDB map size; 0 = default (1 TiB, sparse) */
 	unsigned workers;      /* commit threads; 0 = number of online CPUs */
+	/* Where the store reports damage it meets outside fsck (one line per
+	 * event, no newline).  NULL: "tessera: ..." on stderr. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
 };
 
 /* Opens a store and takes its lock.  A lock left by a killed process is
@@ -237,6 +244,56 @@ int tsr_layer_open(struct tsr_store *store, const struct tsr_layer_id *id,
 void tsr_layer_close(struct tsr_layer *layer);
 uint64_t tsr_layer_size(const struct tsr_layer *layer);
 int tsr_layer_read(struct tsr_layer *layer, void *buf, size_t len, uint64_t off);
+
+/* ---- garbage collection -------------------------------------------------- */
+
+struct tsr_gc_stats {
+	uint64_t objects_removed;     /* unreferenced objects dropped from the index */
+	uint64_t object_bytes_removed;/* their stored bytes */
+	uint64_t packs_compacted;     /* packs rewritten without their garbage */
+	uint64_t packs_removed;       /* pack files deleted */
+	uint64_t live_bytes_copied;   /* bytes moved by compaction */
+	uint64_t volume_bytes_freed;  /* stale bytes punched out of volume files */
+	uint64_t allocated_before;    /* allocated bytes of packs + volume files */
+	uint64_t allocated_after;
+};
+
+/* Reclaims chunk objects no layer references (holes punched in packs; packs
+ * whose garbage passes half their size are rewritten) and space in closed
+ * volumes' data files that no chunk uses.  Safe to interrupt at any point:
+ * every step commits metadata before it frees bytes.  progress may be
+ * NULL. */
+int tsr_store_gc(struct tsr_store *store, const struct tsr_progress *progress,
+		 struct tsr_gc_stats *ret_stats);
+
+/* ---- consistency check --------------------------------------------------- */
+
+enum tsr_fsck_flags {
+	TSR_FSCK_REPAIR = 1 << 0,  /* rebuild what can be rebuilt from the packs */
+};
+
+struct tsr_fsck_stats {
+	uint64_t objects_checked;
+	uint64_t bytes_checked;       /* uncompressed bytes verified */
+	uint64_t damaged_objects;     /* bad digest, bad header, missing bytes */
+	uint64_t refcount_errors;
+	uint64_t damaged_layers;      /* layers that use a damaged object or are damaged */
+	uint64_t damaged_volumes;
+	uint64_t stale_readers;       /* LMDB reader slots of dead processes cleared */
+	uint64_t repaired;            /* findings fixed by TSR_FSCK_REPAIR */
+	uint64_t unrepairable;        /* findings it could not fix */
+};
+
+/* Checks every object against its digest, every refcount against the
+ * layers, every layer map, every volume's states against its data file.
+ * Each finding is passed to report as one line of text ("object <digest>:
+ * digest mismatch (pack 00000001 offset 4160), used by layer <id> ...").
+ * Returns 0 when the store is clean (or, with TSR_FSCK_REPAIR, when every
+ * finding was repaired), 1 when damage remains, or a negative errno when
+ * the check itself could not run. */
+int tsr_store_fsck(struct tsr_store *store, unsigned flags,
+		   void (*report)(void *arg, const char *line), void *arg,
+		   const struct tsr_progress *progress, struct tsr_fsck_stats *ret_stats);
 
 #ifdef __cplusplus
 }

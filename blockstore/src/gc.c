@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Garbage collection.  Runs under commit_lock, so no commit can take a
+ * reference to an object gc is dropping (a commit dedups against the index
+ * under the same lock).  Every step commits metadata before it frees
+ * bytes, so an interrupted gc leaves a consistent store:
+ *
+ *   1. one transaction deletes the records of objects with refcount 0;
+ *   2. their payloads are punched out of the packs (headers stay, so packs
+ *      remain walkable);
+ *   3. each pack (not the active one) whose live bytes are under half of
+ *      it is compacted: live objects are verified and appended to the
+ *      active pack, which is fdatasynced; one transaction points their
+ *      records at the copies and drops the old pack's record; then the old
+ *      file is deleted.  A pack with no live object is just deleted;
+ *   4. in each closed volume's data file, allocated ranges of chunks that
+ *      are not present (stale bytes of unflushed writes, zeroed chunks) are
+ *      punched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct object_ref {
+	uint8_t digest[TSR_DIGEST_LEN];
+	struct chunk_record rec;
+};
+
+struct object_list {
+	struct object_ref *v;
+	size_t n, cap;
+};
+
+static int object_list_add(struct object_list *l, const void *digest,
+			   const struct chunk_record *rec)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		void *p = realloc(l->v, cap * sizeof(*l->v));
+
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	memcpy(l->v[l->n].digest, digest, TSR_DIGEST_LEN);
+	l->v[l->n].rec = *rec;
+	l->n++;
+	return 0;
+}
+
+static uint64_t object_bytes(const struct chunk_record *rec)
+{
+	return OBJECT_HEADER_LEN + (uint64_t)rec->stored_len;
+}
+
+/* Step 1: drops unreferenced records, returns them in garbage and the live
+ * bytes per pack in live[] (npacks entries). */
+static int drop_unreferenced(struct tsr_store *store, struct object_list *garbage,
+			     uint64_t *live)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		return r;
+	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (rc == 0) {
+		struct chunk_record rec;
+
+		if (k.mv_size != TSR_DIGEST_LEN || chunk_record_decode(&v, &rec)) {
+			/* Damaged records are fsck's business, not gc's. */
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		if (rec.refcount) {
+			if (rec.pack_id < store->npacks)
+				live[rec.pack_id] += object_bytes(&rec);
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		r = object_list_add(garbage, k.mv_data, &rec);
+		if (r)
+			break;
+		rc = mdb_cursor_del(cur, 0);
+		if (rc)
+			break;
+		/* After mdb_cursor_del, MDB_NEXT yields the record that
+		 * followed the deleted one. */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (r || (rc && rc != MDB_NOTFOUND)) {
+		mdb_txn_abort(txn);
+		return r ? r : meta_err(rc);
+	}
+	return meta_txn_commit(txn);
+}
+
+/* The live objects stored in pack id. */
+static int live_objects_in(struct tsr_store *store, uint32_t id, struct object_list *out)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		return r;
+	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct chunk_record rec;
+
+		if (k.mv_size == TSR_DIGEST_LEN && chunk_record_decode(&v, &rec) == 0 &&
+		    rec.pack_id == id)
+			r = object_list_add(out, k.mv_data, &rec);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return r;
+}
+
+/* Step 3 for one pack. */
+static int compact_pack(struct tsr_store *store, uint32_t id, struct tsr_gc_stats *st)
+{
+	struct object_list live = { 0 };
+	uint8_t *scratch = NULL;
+	MDB_txn *txn = NULL;
+	uint8_t key[4];
+	uint64_t copied = 0;
+	int r;
+
+	r = live_objects_in(store, id, &live);
+	if (r)
+		return r;
+	if (live.n) {
+		scratch = malloc(store->chunk_size);
+		if (!scratch) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < live.n; i++) {
+		struct chunk_record moved;
+
+		r = pack_copy_object(store, live.v[i].digest, &live.v[i].rec, scratch, &moved);
+		if (r) {
+			/* A damaged object stays where it is, and so does its
+			 * pack: fsck reports it, gc does not move it. */
+			goto rollback;
+		}
+		moved.refcount = live.v[i].rec.refcount;
+		live.v[i].rec = moved;
+		copied += object_bytes(&moved);
+	}
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		goto rollback;
+	for (size_t i = 0; i < live.n && !r; i++) {
+		uint8_t val[CHUNK_RECORD_LEN];
+
+		chunk_record_encode(&live.v[i].rec, val);
+		r = meta_put(store, txn, DB_CHUNKS, live.v[i].digest, TSR_DIGEST_LEN, val,
+			     sizeof(val));
+	}
+	put_be32(key, id);
+	if (!r)
+		r = meta_del(store, txn, DB_PACKS, key, sizeof(key));
+	/* Crash ordering: the copies are durable before the records move. */
+	if (!r)
+		r = packs_sync_and_record(store, txn);
+	if (r) {
+		mdb_txn_abort(txn);
+		goto rollback;
+	}
+	r = meta_txn_commit(txn);
+	if (r)
+		goto rollback;
+	packs_committed(store);
+	pack_remove(store, id);
+	st->packs_removed++;
+	if (live.n)
+		st->packs_compacted++;
+	st->live_bytes_copied += copied;
+	goto out;
+rollback:
+	packs_rollback(store);
+out:
+	free(scratch);
+	free(live.v);
+	return r;
+}
+
+/* Step 4 for one closed volume. */
+static int trim_volume(struct tsr_store *store, uint64_t id, uint64_t size,
+		       struct tsr_gc_stats *st)
+{
+	uint64_t nchunks = (size + store->chunk_size - 1) >> store->chunk_shift;
+	uint8_t *state = calloc(nchunks ? nchunks : 1, 1), prefix[8];
+	char path[64];
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	off_t pos = 0;
+	int r, rc, fd;
+
+	if (!state)
+		return -ENOMEM;
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		goto out;
+	put_be64(prefix, id);
+	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUME_CHUNKS], &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		r = meta_err(rc);
+		goto out;
+	}
+	k = (MDB_val){ .mv_size = sizeof(prefix), .mv_data = prefix };
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint64_t idx;
+
+		if (k.mv_size != 16 || memcmp(k.mv_data, prefix, 8))
+			break;
+		idx = get_be64((const uint8_t *)k.mv_data + 8);
+		if (idx < nchunks && v.mv_size == 1)
+			state[idx] = *(uint8_t *)v.mv_data;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+
+	volume_data_path(id, path, sizeof(path));
+	fd = openat(store->dir_fd, path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	/* Walk the allocated extents; punch what no present chunk covers. */
+	for (;;) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+
+		if (data < 0)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole <= data)
+			break;
+		for (uint64_t idx = (uint64_t)data >> store->chunk_shift;
+		     idx < nchunks && (off_t)(idx << store->chunk_shift) < hole; idx++) {
+			uint64_t a = idx << store->chunk_shift, b = a + store->chunk_size;
+
+			if (state[idx] == CHUNK_PRESENT)
+				continue;
+			if (a < (uint64_t)data)
+				a = (uint64_t)data;
+			if (b > (uint64_t)hole)
+				b = (uint64_t)hole;
+			if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)a, (off_t)(b - a)) == 0)
+				st->volume_bytes_freed += b - a;
+		}
+		pos = hole;
+	}
+	close(fd);
+out:
+	free(state);
+	return r;
+}
+
+static int trim_closed_volumes(struct tsr_store *store, struct tsr_gc_stats *st)
+{
+	struct { uint64_t id, size; char name[TSR_NAME_MAX + 1]; } *vols = NULL;
+	size_t n = 0, cap = 0;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int r, rc;
+
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		return r;
+	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUMES], &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct volume_record rec;
+
+		if (k.mv_size != 8 || volume_record_decode(&v, &rec))
+			continue;
+		if (n == cap) {
+			void *p = realloc(vols, (cap = cap ? 2 * cap : 16) * sizeof(*vols));
+
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			vols = p;
+		}
+		vols[n].id = get_be64(k.mv_data);
+		vols[n].size = rec.size;
+		strcpy(vols[n].name, rec.name);
+		n++;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	for (size_t i = 0; i < n && !r; i++) {
+		bool open = false;
+
+		/* volumes_lock keeps the volume closed while its file is
+		 * trimmed. */
+		pthread_mutex_lock(&store->volumes_lock);
+		for (struct tsr_volume *o = store->open_volumes; o && !open; o = o->next)
+			open = o->id == vols[i].id;
+		if (!open)
+			r = trim_volume(store, vols[i].id, vols[i].size, st);
+		pthread_mutex_unlock(&store->volumes_lock);
+	}
+	free(vols);
+	return r;
+}
+
+static uint64_t volumes_allocated(struct tsr_store *store)
+{
+	struct tsr_store_stats s;
+
+	return tsr_store_stat(store, &s) == 0 ? s.volume_bytes : 0;
+}
+
+int tsr_store_gc(struct tsr_store *store, const struct tsr_progress *progress,
+		 struct tsr_gc_stats *ret_stats)
+{
+	struct tsr_gc_stats st = { 0 };
+	struct object_list garbage = { 0 };
+	uint64_t *live = NULL, total, done = 0;
+	uint32_t npacks;
+	int r;
+
+	st.allocated_before = pack_allocated_bytes(store) + volumes_allocated(store);
+	pthread_mutex_lock(&store->commit_lock);
+	npacks = store->npacks;
+	total = 2 + npacks;
+	if (progress && progress->update)
+		progress->update(progress->arg, 0, total);
+	live = calloc(npacks ? npacks : 1, sizeof(*live));
+	r = live ? drop_unreferenced(store, &garbage, live) : -ENOMEM;
+	if (r)
+		goto out;
+	for (size_t i = 0; i < garbage.n; i++) {
+		st.objects_removed++;
+		st.object_bytes_removed += object_bytes(&garbage.v[i].rec);
+		pack_punch_object(store, &garbage.v[i].rec);
+	}
+	if (progress && progress->update)
+		progress->update(progress->arg, ++done, total);
+	for (uint32_t id = 1; id < npacks && !r; id++) {
+		struct pack_file *p = &store->packs[id];
+
+		/* The active pack takes appends; it is compacted once it is
+		 * no longer active. */
+		if (p->fd >= 0 && id != store->active_pack &&
+		    p->committed_len > PACK_HEADER_LEN &&
+		    live[id] < (p->committed_len - PACK_HEADER_LEN) / 2)
+			r = compact_pack(store, id, &st);
+		if (progress && progress->update)
+			progress->update(progress->arg, ++done, total);
+	}
+	if (!r)
+		r = trim_closed_volumes(store, &st);
+	if (progress && progress->update)
+		progress->update(progress->arg, total, total);
+out:
+	pthread_mutex_unlock(&store->commit_lock);
+	free(live);
+	free(garbage.v);
+	st.allocated_after = pack_allocated_bytes(store) + volumes_allocated(store);
+	if (!r && ret_stats)
+		*ret_stats = st;
+	return r;
+}
