@@ -13,6 +13,8 @@ PACKAGES=(
   check
   # integration tests and benchmarks
   e2fsprogs fio util-linux
+  # benchmarks (bench/run)
+  jq
 )
 
 if [ "$(id -u)" -ne 0 ]; then

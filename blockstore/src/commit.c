@@ -179,20 +179,30 @@ static void *commit_worker(void *arg)
 	return NULL;
 }
 
-static int run_batch(struct tsr_store *store, struct commit_batch *b)
-{
+/* Starts the workers of a batch; batch_join() waits for them. */
+struct batch_run {
 	pthread_t threads[64];
-	unsigned n = store->workers, started = 0;
+	unsigned started;
+};
 
+static void batch_start(struct tsr_store *store, struct commit_batch *b, struct batch_run *run)
+{
 	atomic_store(&b->next, 0);
-	for (unsigned i = 1; i < n; i++) {
-		if (pthread_create(&threads[i], NULL, commit_worker, b))
+	run->started = 0;
+	for (unsigned i = 0; i < store->workers && i < 64; i++) {
+		if (pthread_create(&run->threads[i], NULL, commit_worker, b))
 			break;
-		started = i;
+		run->started++;
 	}
-	commit_worker(b); /* the calling thread works too */
-	for (unsigned i = 1; i <= started; i++)
-		pthread_join(threads[i], NULL);
+}
+
+static int batch_join(struct commit_batch *b, struct batch_run *run)
+{
+	for (unsigned i = 0; i < run->started; i++)
+		pthread_join(run->threads[i], NULL);
+	/* No thread could start: do the work here. */
+	if (!run->started)
+		commit_worker(b);
 	for (size_t i = 0; i < b->n; i++)
 		if (b->items[i].err)
 			return b->items[i].err;
@@ -421,50 +431,87 @@ static int check_name_free(struct tsr_store *store, const char *name)
 	return r;
 }
 
+static void batch_free(struct commit_batch *b)
+{
+	free(b->items);
+	free(b->payloads);
+}
+
+static int batch_alloc(struct tsr_volume *vol, size_t cap, struct commit_batch *b)
+{
+	b->vol = vol;
+	b->slot_len = codec_bound(vol->store->chunk_size);
+	b->items = calloc(cap, sizeof(*b->items));
+	b->payloads = malloc(cap * b->slot_len);
+	return b->items && b->payloads ? 0 : -ENOMEM;
+}
+
+/* Fills b with the next changed chunks from *pos on. */
+static void batch_fill(struct tsr_volume *vol, struct commit_batch *b, size_t cap, uint64_t *pos)
+{
+	b->n = 0;
+	for (; *pos < vol->nchunks && b->n < cap; (*pos)++) {
+		uint8_t st = atomic_load(&vol->state[*pos]);
+
+		if (st != CHUNK_ABSENT)
+			b->items[b->n++] = (struct commit_item){ .idx = *pos, .state = st };
+	}
+}
+
+/* A pipeline of two batches: while the workers hash and compress batch
+ * k+1, this thread appends batch k to the pack and starts its writeback,
+ * so the final fdatasync has little left to write. */
 static int commit_locked(struct tsr_volume *vol, const char *name,
 			 const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
 {
 	struct tsr_store *store = vol->store;
 	struct commit_result res = { 0 };
-	struct commit_batch b = { .vol = vol };
-	uint64_t total = 0, done = 0, cap;
-	int r = 0;
+	struct commit_batch batch[2] = { { 0 }, { 0 } };
+	struct commit_batch *cur = &batch[0], *prev = NULL;
+	struct batch_run run;
+	uint64_t total = 0, done = 0, pos = 0;
+	size_t cap;
+	int r;
 
 	for (uint64_t i = 0; i < vol->nchunks; i++)
 		if (atomic_load(&vol->state[i]) != CHUNK_ABSENT)
 			total++;
-	/* Batches bound the memory: about 64 MiB of payload slots. */
-	cap = (64ull << 20) / store->chunk_size;
+	/* Two batches of about 32 MiB of payload slots each bound memory. */
+	cap = (32ull << 20) / store->chunk_size;
 	if (cap < 16)
 		cap = 16;
-	if (cap > 1024)
-		cap = 1024;
-	b.slot_len = codec_bound(store->chunk_size);
-	b.items = calloc(cap, sizeof(*b.items));
-	b.payloads = malloc(cap * b.slot_len);
-	if (!b.items || !b.payloads) {
-		r = -ENOMEM;
+	if (cap > 512)
+		cap = 512;
+	r = batch_alloc(vol, cap, &batch[0]);
+	if (!r)
+		r = batch_alloc(vol, cap, &batch[1]);
+	if (r)
 		goto out;
-	}
 	if (progress && progress->update)
 		progress->update(progress->arg, 0, total);
-	for (uint64_t i = 0; i < vol->nchunks && !r;) {
-		b.n = 0;
-		for (; i < vol->nchunks && b.n < cap; i++) {
-			uint8_t st = atomic_load(&vol->state[i]);
+	for (;;) {
+		int rc;
 
-			if (st == CHUNK_ABSENT)
-				continue;
-			b.items[b.n++] = (struct commit_item){ .idx = i, .state = st };
+		batch_fill(vol, cur, cap, &pos);
+		if (cur->n)
+			batch_start(store, cur, &run);
+		if (prev) {
+			r = collect_batch(store, prev, &res);
+			if (!r)
+				packs_start_writeback(store);
+			done += prev->n;
+			if (!r && progress && progress->update)
+				progress->update(progress->arg, done, total);
 		}
-		if (!b.n)
+		if (!cur->n)
 			break;
-		r = run_batch(store, &b);
+		rc = batch_join(cur, &run);
 		if (!r)
-			r = collect_batch(store, &b, &res);
-		done += b.n;
-		if (!r && progress && progress->update)
-			progress->update(progress->arg, done, total);
+			r = rc;
+		if (r)
+			break;
+		prev = cur;
+		cur = cur == &batch[0] ? &batch[1] : &batch[0];
 	}
 	if (!r)
 		r = publish(vol, name, &res, ret_id);
@@ -473,14 +520,13 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 	else
 		packs_committed(store);
 out:
-	free(b.items);
-	free(b.payloads);
+	batch_free(&batch[0]);
+	batch_free(&batch[1]);
 	free(res.entries);
 	free(res.new_objs);
 	digest_set_free(&res.appended);
 	return r;
 }
-
 int tsr_volume_commit(struct tsr_volume *vol, const char *name,
 		      const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
 {

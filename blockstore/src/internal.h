@@ -132,6 +132,7 @@ struct pack_file {
 	uint64_t objects;
 	uint64_t committed_objects;
 	bool dirty;              /* appended to since the last metadata commit */
+	uint64_t writeback_from; /* bytes below were handed to writeback */
 };
 
 struct tsr_store {
@@ -289,6 +290,8 @@ int pack_append(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
  * txn commits, packs_rollback() if it fails. */
 int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn);
 void packs_committed(struct tsr_store *store);
+/* Starts (does not wait for) writeback of the active pack's new bytes. */
+void packs_start_writeback(struct tsr_store *store);
 /* Forgets appends after a failed commit: truncates back to committed length. */
 void packs_rollback(struct tsr_store *store);
 /* Reads and verifies one object: raw_len bytes of the chunk into dst.

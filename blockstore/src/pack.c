@@ -284,6 +284,22 @@ int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn)
 	return 0;
 }
 
+void packs_start_writeback(struct tsr_store *store)
+{
+	struct pack_file *p;
+
+	if (!store->active_pack || store->active_pack >= store->npacks)
+		return;
+	p = &store->packs[store->active_pack];
+	if (p->fd < 0 || p->len <= p->writeback_from)
+		return;
+	/* Asynchronous: only starts writeback; durability still comes from
+	 * the fdatasync in packs_sync_and_record(). */
+	sync_file_range(p->fd, (off_t)p->writeback_from, (off_t)(p->len - p->writeback_from),
+			SYNC_FILE_RANGE_WRITE);
+	p->writeback_from = p->len;
+}
+
 void packs_committed(struct tsr_store *store)
 {
 	for (uint32_t id = 1; id < store->npacks; id++) {
@@ -309,6 +325,7 @@ void packs_rollback(struct tsr_store *store)
 			 * pack is recorded by the next successful commit. */
 			p->len = PACK_HEADER_LEN;
 			p->objects = 0;
+			p->writeback_from = p->len;
 			if (ftruncate(p->fd, PACK_HEADER_LEN) < 0) {
 				/* Left for the orphan sweep at next open. */
 			}
@@ -316,6 +333,7 @@ void packs_rollback(struct tsr_store *store)
 		}
 		p->len = p->committed_len;
 		p->objects = p->committed_objects;
+		p->writeback_from = p->len;
 		p->dirty = false;
 		if (ftruncate(p->fd, (off_t)p->committed_len) < 0) {
 			/* Harmless: the tail is cut off at next open. */
