@@ -91,9 +91,11 @@ int tsr_parse_size(const char *text, uint64_t *ret_size)
 	if (!text || !*p)
 		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		if (v > (UINT64_MAX - digit) / 10)
 			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
+		v = v * 10 + digit;
 	}
 	if (p == text)
 		return -EINVAL;

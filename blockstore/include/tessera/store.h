@@ -215,8 +215,9 @@ struct tsr_layer_info {
  * tsr_layer_matches). */
 int tsr_layer_resolve(struct tsr_store *store, const char *spec,
 		      struct tsr_layer_id *ret_id);
-/* Calls fn for every layer whose name equals spec or whose id starts with
- * spec; returns the number of matches or a negative errno. */
+/* Calls fn for the layer named spec (name != NULL) and for every layer whose
+ * id starts with spec when spec is 4 to 64 hex digits (name == NULL);
+ * returns the number of matches or a negative errno. */
 int tsr_layer_matches(struct tsr_store *store, const char *spec,
 		      int (*fn)(const struct tsr_layer_id *id, const char *name,
 				void *arg),
