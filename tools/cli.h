@@ -59,6 +59,8 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmd_init;
 extern const struct cli_cmd cli_cmd_df;
 extern const struct cli_cmd cli_cmd_commit;
+extern const struct cli_cmd cli_cmd_gc;     /* cmd_maint.c */
+extern const struct cli_cmd cli_cmd_fsck;   /* cmd_maint.c */
 extern const struct cli_cmd cli_volume_cmds[];  /* ended by a zero entry */
 extern const struct cli_cmd cli_layer_cmds[];   /* ended by a zero entry */
 

@@ -43,7 +43,8 @@ static const struct cli_cmd help_cmd = {
 
 static const struct cli_cmd *const commands[] = {
 	&cli_cmd_init, &volume_group, &cli_cmd_commit, &layer_group,
-	&cli_cmd_df,   &help_cmd,     NULL,
+	&cli_cmd_df,   &cli_cmd_gc,   &cli_cmd_fsck,   &help_cmd,
+	NULL,
 };
 
 static void print_main_help(FILE *f)

@@ -213,8 +213,14 @@ int tsr_layer_list(struct tsr_store *store,
 		struct tsr_layer_info info;
 
 		if (k.mv_size != TSR_DIGEST_LEN || layer_record_decode(&v, &rec)) {
-			r = -EBADMSG;
-			break;
+			/* One damaged record must not hide the others. */
+			struct tsr_layer_id bad = { 0 };
+			char hex[TSR_ID_HEX_LEN + 1];
+
+			memcpy(bad.bytes, k.mv_data, k.mv_size < TSR_DIGEST_LEN ? k.mv_size : TSR_DIGEST_LEN);
+			tsr_layer_id_to_hex(&bad, hex);
+			store_log(store, "layer %s: its record is damaged; skipped (run 'tessera fsck')", hex);
+			continue;
 		}
 		info = (struct tsr_layer_info){
 			.has_parent = rec.has_parent, .parent = rec.parent,

@@ -24,7 +24,7 @@ const char *tsr_strerror(int err)
 	case EXFULL:
 		return "the store's metadata map is full (open it with a larger map size)";
 	case EBADMSG:
-		return "chunk object failed its digest check (store damaged; run fsck)";
+		return "a metadata record is malformed (store damaged; run 'tessera fsck')";
 	case ESTALE:
 		return "volume was committed or removed";
 	case EBUSY:
