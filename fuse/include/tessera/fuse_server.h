@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE front-end: serves an open store as a filesystem of disk images.
+ *
+ *   MNT/volumes/NAME          read-write raw image of volume NAME
+ *   MNT/layers/ID             read-only raw image of layer ID (64 hex digits)
+ *   MNT/layers/by-name/NAME   symlink to ../ID for each layer name
+ *
+ * File sizes are the volume and layer sizes.  fsync/fdatasync flush the
+ * volume; fallocate(PUNCH_HOLE) discards and fallocate(ZERO_RANGE) writes
+ * zeroes.  Volumes and layers created or removed in the store while it is
+ * mounted appear and disappear.  Uses only <tessera/store.h>.
+ *
+ * Functions return 0 or a negative errno, like the rest of tessera.
+ */
+#ifndef TESSERA_FUSE_SERVER_H
+#define TESSERA_FUSE_SERVER_H
+
+#include <stdbool.h>
+
+#include <tessera/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct tsr_fuse;
+
+struct tsr_fuse_options {
+	const char *mountpoint;   /* an existing directory */
+	unsigned max_threads;     /* request threads; 0 = default */
+	bool allow_other;         /* let other users open the images (root only) */
+	bool debug;               /* libfuse request tracing on stderr */
+};
+
+/* Mounts the filesystem (the mountpoint is live when this returns; requests
+ * queue until tsr_fuse_serve runs).  -ENOTCONN at the mountpoint means a
+ * dead daemon's mount: see tsr_fuse_clean_stale(). */
+int tsr_fuse_mount(struct tsr_store *store, const struct tsr_fuse_options *opts,
+		   struct tsr_fuse **ret_fuse);
+/* Serves requests on a pool of threads until the filesystem is unmounted
+ * or tsr_fuse_exit() is called.  Returns 0 on a clean end. */
+int tsr_fuse_serve(struct tsr_fuse *fuse);
+/* Makes tsr_fuse_serve return; safe from a signal handler. */
+void tsr_fuse_exit(struct tsr_fuse *fuse);
+/* Flushes and closes every volume the filesystem has open, unmounts if
+ * still mounted, and frees. */
+void tsr_fuse_destroy(struct tsr_fuse *fuse);
+
+/* When path is the mountpoint of a FUSE filesystem whose daemon is gone
+ * (stat fails with ENOTCONN), detaches it (lazy unmount) and returns 1;
+ * returns 0 when there was nothing to clean, or a negative errno. */
+int tsr_fuse_clean_stale(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TESSERA_FUSE_SERVER_H */
