@@ -34,7 +34,40 @@ struct cli {
 	const char *store_dir;    /* --store, $TESSERA_STORE or the default */
 	struct tsr_store *store;  /* open store, or NULL until cli_open_store() */
 	bool progress;            /* draw progress bars (stderr is a terminal) */
+	/* Where this run reads and writes: the process's own stdio, or the
+	 * descriptors a client handed to the daemon that owns the store
+	 * (control.c).  Relative paths resolve against cwd_fd. */
+	FILE *out, *err;
+	int in_fd, out_fd, err_fd, cwd_fd;
+	bool store_borrowed;      /* the daemon's store: never closed here */
 };
+
+/* Makes cli the command running on this thread: messages, help and
+ * cli_printf go to its streams. */
+void cli_bind(struct cli *cli);
+FILE *cli_out(void);
+FILE *cli_errf(void);
+int cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Runs the command line argv[0..argc) (global options included, without the
+ * program name) on cli; returns the exit status.  Used by main() and by
+ * the daemon for forwarded commands. */
+int cli_main(struct cli *cli, int argc, char **argv);
+
+/* ---- control socket (control.c) ------------------------------------------ */
+
+/* When a daemon owns the store and listens on its control socket, runs the
+ * command line there with this process's stdin, stdout, stderr and working
+ * directory, and sets *ret_status.  Returns 1 when forwarded, 0 when no
+ * daemon answers (run locally), or a negative errno. */
+int cli_control_forward(const char *store_dir, int argc, char **argv,
+			int *ret_status);
+struct cli_control;
+/* Serves forwarded commands on STORE/control.sock against the daemon's open
+ * store, on a thread of its own, one command at a time. */
+int cli_control_start(const char *store_dir, struct tsr_store *store,
+		      struct cli_control **ret_ctl);
+void cli_control_stop(struct cli_control *ctl);
 
 struct cli_cmd;
 typedef int (*cli_run_fn)(struct cli *cli, const struct cli_cmd *cmd,
@@ -53,6 +86,7 @@ struct cli_cmd {
 	const char *details;  /* options and notes, may be NULL */
 	cli_run_fn run;
 	const struct cli_cmd *subs;  /* group members, ended by a zero entry */
+	bool local;           /* runs here even when a daemon owns the store */
 };
 
 /* Command tables of the modules. */
@@ -76,7 +110,7 @@ int cli_volume_read(struct cli *cli, const struct cli_cmd *cmd, int argc,
 
 /* ---- messages ----------------------------------------------------------- */
 
-/* Prints "tessera: <message>\n" on stderr. */
+/* Prints "tessera: <message>\n" on the error stream (stderr). */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "tessera: <message>: <tsr_strerror(err)>\n" on stderr. */
 void cli_errno(int err, const char *fmt, ...)

@@ -13,6 +13,39 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- streams -------------------------------------------------------------- */
+
+/* The command running on this thread.  Thread-local rather than passed
+ * down because the daemon runs forwarded commands on a thread of its own
+ * while its main thread keeps the process's stdio. */
+static _Thread_local struct cli *bound;
+
+void cli_bind(struct cli *cli)
+{
+	bound = cli;
+}
+
+FILE *cli_out(void)
+{
+	return bound && bound->out ? bound->out : stdout;
+}
+
+FILE *cli_errf(void)
+{
+	return bound && bound->err ? bound->err : stderr;
+}
+
+int cli_printf(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vfprintf(cli_out(), fmt, ap);
+	va_end(ap);
+	return n;
+}
+
 /* ---- messages ------------------------------------------------------------ */
 
 static void verr(const char *fmt, va_list ap, const char *suffix)
@@ -27,7 +60,7 @@ static void verr(const char *fmt, va_list ap, const char *suffix)
 
 		snprintf(line + len, sizeof(line) - len, ": %s", suffix);
 	}
-	fprintf(stderr, "%s\n", line);
+	fprintf(cli_errf(), "%s\n", line);
 }
 
 void cli_err(const char *fmt, ...)
@@ -91,20 +124,20 @@ void cli_print_wrapped(FILE *f, const char *text, int indent, int col)
 
 void cli_print_help(const struct cli_cmd *cmd)
 {
-	printf("Usage: " CLI_PROG " %s%s%s\n\n", cmd->path,
+	cli_printf("Usage: " CLI_PROG " %s%s%s\n\n", cmd->path,
 	       *cmd->args ? " " : "", cmd->args);
-	cli_print_wrapped(stdout, cmd->summary, 0, 0);
+	cli_print_wrapped(cli_out(), cmd->summary, 0, 0);
 	if (cmd->subs) {
-		printf("\nCommands:\n");
+		cli_printf("\nCommands:\n");
 		for (const struct cli_cmd *c = cmd->subs; c->name; c++) {
-			printf("  %-8s ", c->name);
-			cli_print_wrapped(stdout, c->summary, 11, 11);
+			cli_printf("  %-8s ", c->name);
+			cli_print_wrapped(cli_out(), c->summary, 11, 11);
 		}
-		printf("\nRun '" CLI_PROG " help %s COMMAND' for the options of "
+		cli_printf("\nRun '" CLI_PROG " help %s COMMAND' for the options of "
 		       "a command.\n", cmd->path);
 	}
 	if (cmd->details)
-		printf("\n%s", cmd->details);
+		cli_printf("\n%s", cmd->details);
 }
 
 int cli_volume_err(const char *name, int err)
@@ -275,7 +308,7 @@ int cli_open_store(struct cli *cli)
 
 void cli_close_store(struct cli *cli)
 {
-	if (cli->store)
+	if (cli->store && !cli->store_borrowed)
 		tsr_store_close(cli->store);
 	cli->store = NULL;
 }
@@ -551,17 +584,17 @@ void cli_progress_update(struct cli_progress *p, uint64_t done,
 	memset(bar, '#', (size_t)fill);
 	memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
 	bar[BAR_WIDTH] = '\0';
-	fprintf(stderr, "\r%-.24s [%s] %3d%%  %s / %s\033[K", p->label, bar,
+	fprintf(cli_errf(), "\r%-.24s [%s] %3d%%  %s / %s\033[K", p->label, bar,
 		permille / 10, cli_fmt_size(done, a), cli_fmt_size(total, b));
-	fflush(stderr);
+	fflush(cli_errf());
 	p->drawn = true;
 }
 
 void cli_progress_done(struct cli_progress *p)
 {
 	if (p->drawn) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
+		fputs("\r\033[K", cli_errf());
+		fflush(cli_errf());
 	}
 	p->drawn = false;
 }

@@ -53,7 +53,7 @@ static int run_commit(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if (r < 0)
 		return cli_volume_err(vol_name, r);
 	tsr_layer_id_to_hex(&id, hex);
-	printf("%s\n", hex);
+	cli_printf("%s\n", hex);
 	return CLI_OK;
 }
 
@@ -134,7 +134,7 @@ static int run_ls(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		free_rows(&l);
 		return CLI_FAIL;
 	}
-	printf("%-12s  %-*s  %8s  %-12s  %5s  %8s  %11s  %5s\n", "ID", width,
+	cli_printf("%-12s  %-*s  %8s  %-12s  %5s  %8s  %11s  %5s\n", "ID", width,
 	       "NAMES", "SIZE", "PARENT", "DEPTH", "CHUNKS", "NEW-OBJECTS",
 	       "HOLDS");
 	for (size_t i = 0; i < l.n; i++) {
@@ -145,7 +145,7 @@ static int run_ls(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		cli_fmt_short_id(&li->id, id);
 		if (li->has_parent)
 			cli_fmt_short_id(&li->parent, parent);
-		printf("%-12s  %-*s  %8s  %-12s  %5u  %8llu  %11llu  %5u\n", id,
+		cli_printf("%-12s  %-*s  %8s  %-12s  %5u  %8llu  %11llu  %5u\n", id,
 		       width, cli_str_get(&l.v[i].names, "-"),
 		       cli_fmt_size(li->size, size), parent, li->depth,
 		       (unsigned long long)li->data_chunks,
@@ -188,31 +188,31 @@ static int run_stat(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		return cli_layer_err(spec, r);
 	}
 	tsr_layer_id_to_hex(&li.id, hex);
-	printf("%-18s %s\n", "id:", hex);
-	printf("%-18s %s\n", "names:", cli_str_get(&names, "-"));
+	cli_printf("%-18s %s\n", "id:", hex);
+	cli_printf("%-18s %s\n", "names:", cli_str_get(&names, "-"));
 	if (li.has_parent) {
 		tsr_layer_id_to_hex(&li.parent, hex);
-		printf("%-18s %s\n", "parent:", hex);
-		printf("%-18s %s\n", "parent names:",
+		cli_printf("%-18s %s\n", "parent:", hex);
+		cli_printf("%-18s %s\n", "parent names:",
 		       cli_str_get(&pnames, "-"));
 	} else {
-		printf("%-18s -\n", "parent:");
+		cli_printf("%-18s -\n", "parent:");
 	}
-	printf("%-18s %llu (%s)\n", "size:", (unsigned long long)li.size,
+	cli_printf("%-18s %llu (%s)\n", "size:", (unsigned long long)li.size,
 	       cli_fmt_size(li.size, sz));
-	printf("%-18s %u\n", "depth:", li.depth);
-	printf("%-18s %llu\n", "entries:", (unsigned long long)li.entries);
-	printf("%-18s %llu\n", "data chunks:",
+	cli_printf("%-18s %u\n", "depth:", li.depth);
+	cli_printf("%-18s %llu\n", "entries:", (unsigned long long)li.entries);
+	cli_printf("%-18s %llu\n", "data chunks:",
 	       (unsigned long long)li.data_chunks);
-	printf("%-18s %llu\n", "hole chunks:",
+	cli_printf("%-18s %llu\n", "hole chunks:",
 	       (unsigned long long)(li.entries - li.data_chunks));
-	printf("%-18s %llu\n", "new objects:",
+	cli_printf("%-18s %llu\n", "new objects:",
 	       (unsigned long long)li.new_objects);
-	printf("%-18s %llu (%s)\n", "new stored bytes:",
+	cli_printf("%-18s %llu (%s)\n", "new stored bytes:",
 	       (unsigned long long)li.new_stored_bytes,
 	       cli_fmt_size(li.new_stored_bytes, sz));
-	printf("%-18s %u\n", "holds:", li.holds);
-	printf("%-18s %s\n", "created:", cli_fmt_time(li.created, created));
+	cli_printf("%-18s %u\n", "holds:", li.holds);
+	cli_printf("%-18s %s\n", "created:", cli_fmt_time(li.created, created));
 	cli_str_free(&names);
 	cli_str_free(&pnames);
 	return CLI_OK;
@@ -263,7 +263,7 @@ static int run_rm(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if (r < 0)
 		return cli_layer_err(spec, r);
 	if (tsr_layer_stat(cli->store, &id, &li) == 0)
-		printf("layer %s still has %u hold%s\n",
+		cli_printf("layer %s still has %u hold%s\n",
 		       cli_fmt_short_id(&id, hex), li.holds,
 		       li.holds == 1 ? "" : "s");
 	return CLI_OK;

@@ -33,25 +33,25 @@ static int run_gc(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		cli_errno(r, "gc: store %s", cli->store_dir);
 		return CLI_FAIL;
 	}
-	printf("%-22s %llu (%s stored)\n", "objects removed:",
+	cli_printf("%-22s %llu (%s stored)\n", "objects removed:",
 	       (unsigned long long)st.objects_removed,
 	       cli_fmt_size(st.object_bytes_removed, a));
-	printf("%-22s %llu compacted (%s copied), %llu removed\n", "packs:",
+	cli_printf("%-22s %llu compacted (%s copied), %llu removed\n", "packs:",
 	       (unsigned long long)st.packs_compacted,
 	       cli_fmt_size(st.live_bytes_copied, a),
 	       (unsigned long long)st.packs_removed);
-	printf("%-22s %llu (%s)\n", "volume bytes freed:",
+	cli_printf("%-22s %llu (%s)\n", "volume bytes freed:",
 	       (unsigned long long)st.volume_bytes_freed,
 	       cli_fmt_size(st.volume_bytes_freed, a));
-	printf("%-22s %s -> %s", "allocated:",
+	cli_printf("%-22s %s -> %s", "allocated:",
 	       cli_fmt_size(st.allocated_before, a),
 	       cli_fmt_size(st.allocated_after, b));
 	if (st.allocated_before >= st.allocated_after)
-		printf(" (%s freed)\n",
+		cli_printf(" (%s freed)\n",
 		       cli_fmt_size(st.allocated_before - st.allocated_after,
 				    a));
 	else
-		printf("\n");
+		cli_printf("\n");
 	return CLI_OK;
 }
 
@@ -87,8 +87,8 @@ static void print_finding(void *arg, const char *line)
 		cli_progress_done(o->bar);
 		o->bar->last_permille = -1; /* redraw at the next update */
 	}
-	printf("%s\n", line);
-	fflush(stdout);
+	cli_printf("%s\n", line);
+	fflush(cli_out());
 	o->lines++;
 }
 
@@ -127,7 +127,7 @@ static int run_fsck(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		cli_errno(r, "fsck: store %s", cli->store_dir);
 		return CLI_FAIL;
 	}
-	printf("%llu objects checked (%s), %llu damaged; %llu refcount "
+	cli_printf("%llu objects checked (%s), %llu damaged; %llu refcount "
 	       "errors; %llu damaged layers, %llu damaged volumes\n",
 	       (unsigned long long)st.objects_checked,
 	       cli_fmt_size(st.bytes_checked, sz),
@@ -136,19 +136,19 @@ static int run_fsck(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	       (unsigned long long)st.damaged_layers,
 	       (unsigned long long)st.damaged_volumes);
 	if (st.stale_readers)
-		printf("%llu stale reader slots cleared\n",
+		cli_printf("%llu stale reader slots cleared\n",
 		       (unsigned long long)st.stale_readers);
 	if (flags & TSR_FSCK_REPAIR)
-		printf("%llu findings repaired, %llu could not be repaired\n",
+		cli_printf("%llu findings repaired, %llu could not be repaired\n",
 		       (unsigned long long)st.repaired,
 		       (unsigned long long)st.unrepairable);
 	if (r == 0) {
-		printf("store %s is clean%s\n", cli->store_dir,
+		cli_printf("store %s is clean%s\n", cli->store_dir,
 		       out.lines && (flags & TSR_FSCK_REPAIR) ?
 			       " (after repair)" : "");
 		return CLI_OK;
 	}
-	printf("store %s has damage (%llu finding%s)%s\n", cli->store_dir,
+	cli_printf("store %s has damage (%llu finding%s)%s\n", cli->store_dir,
 	       (unsigned long long)out.lines, out.lines == 1 ? "" : "s",
 	       flags & TSR_FSCK_REPAIR ? "" :
 			"; 'fsck --repair' rebuilds what the packs allow");

@@ -87,7 +87,7 @@ static int run_init(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		cli_errno(r, "init: %s", cli->store_dir);
 		return CLI_FAIL;
 	}
-	printf("Initialized tessera store in %s (chunk size %s, codec %s)\n",
+	cli_printf("Initialized tessera store in %s (chunk size %s, codec %s)\n",
 	       cli->store_dir, cli_fmt_size(opts.chunk_size, sz),
 	       cli_codec_name(opts.codec));
 	return CLI_OK;
@@ -109,6 +109,7 @@ const struct cli_cmd cli_cmd_init = {
 		   "zstd (default), zlib\n"
 		   "                     or none\n",
 	.run = run_init,
+	.local = true,
 };
 
 /* ---- df ------------------------------------------------------------------ */
@@ -117,7 +118,7 @@ static void print_bytes(const char *key, uint64_t bytes)
 {
 	char h[CLI_SIZE_BUF];
 
-	printf("%-20s %llu (%s)\n", key, (unsigned long long)bytes,
+	cli_printf("%-20s %llu (%s)\n", key, (unsigned long long)bytes,
 	       cli_fmt_size(bytes, h));
 }
 
@@ -125,9 +126,9 @@ static void print_ratio(const char *key, uint64_t num, uint64_t den,
 			const char *what)
 {
 	if (den == 0)
-		printf("%-20s - (%s)\n", key, what);
+		cli_printf("%-20s - (%s)\n", key, what);
 	else
-		printf("%-20s %.2fx (%s)\n", key, (double)num / (double)den,
+		cli_printf("%-20s %.2fx (%s)\n", key, (double)num / (double)den,
 		       what);
 }
 
@@ -157,22 +158,22 @@ static int run_df(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	referenced_bytes = st.referenced * (uint64_t)st.chunk_size;
 	total = st.pack_bytes + st.volume_bytes + st.meta_bytes;
 
-	printf("%-20s %s\n", "store:", cli->store_dir);
+	cli_printf("%-20s %s\n", "store:", cli->store_dir);
 	print_bytes("chunk size:", st.chunk_size);
-	printf("%-20s %s\n", "codec:", cli_codec_name(st.codec));
-	printf("%-20s %llu\n", "chunk objects:",
+	cli_printf("%-20s %s\n", "codec:", cli_codec_name(st.codec));
+	cli_printf("%-20s %llu\n", "chunk objects:",
 	       (unsigned long long)st.objects);
 	print_bytes("logical bytes:", st.object_bytes);
 	print_bytes("stored bytes:", st.stored_bytes);
 	print_ratio("compression ratio:", st.object_bytes, st.stored_bytes,
 		    "logical / stored");
-	printf("%-20s %llu\n", "referenced chunks:",
+	cli_printf("%-20s %llu\n", "referenced chunks:",
 	       (unsigned long long)st.referenced);
 	print_bytes("referenced bytes:", referenced_bytes);
 	print_ratio("dedup ratio:", referenced_bytes, st.object_bytes,
 		    "referenced / logical");
-	printf("%-20s %llu\n", "layers:", (unsigned long long)st.layers);
-	printf("%-20s %llu\n", "volumes:", (unsigned long long)st.volumes);
+	cli_printf("%-20s %llu\n", "layers:", (unsigned long long)st.layers);
+	cli_printf("%-20s %llu\n", "volumes:", (unsigned long long)st.volumes);
 	print_bytes("pack files:", st.pack_bytes);
 	print_bytes("volume files:", st.volume_bytes);
 	print_bytes("metadata:", st.meta_bytes);

@@ -115,7 +115,7 @@ static int run_ls(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	for (size_t i = 0; i < l.n; i++)
 		if ((int)strlen(l.v[i].name) > width)
 			width = (int)strlen(l.v[i].name);
-	printf("%-*s  %8s  %-12s  %8s  %s\n", width, "NAME", "SIZE", "PARENT",
+	cli_printf("%-*s  %8s  %-12s  %8s  %s\n", width, "NAME", "SIZE", "PARENT",
 	       "WRITTEN", "CREATED");
 	for (size_t i = 0; i < l.n; i++) {
 		const struct tsr_volume_info *v = &l.v[i];
@@ -124,7 +124,7 @@ static int run_ls(struct cli *cli, const struct cli_cmd *cmd, int argc,
 
 		if (v->has_parent)
 			cli_fmt_short_id(&v->parent, parent);
-		printf("%-*s  %8s  %-12s  %8s  %s\n", width, v->name,
+		cli_printf("%-*s  %8s  %-12s  %8s  %s\n", width, v->name,
 		       cli_fmt_size(v->size, size), parent,
 		       cli_fmt_size(v->chunks_written * st.chunk_size, written),
 		       cli_fmt_time(v->created, created));
@@ -139,7 +139,7 @@ static void print_kv_bytes(const char *key, uint64_t bytes)
 {
 	char h[CLI_SIZE_BUF];
 
-	printf("%-16s %llu (%s)\n", key, (unsigned long long)bytes,
+	cli_printf("%-16s %llu (%s)\n", key, (unsigned long long)bytes,
 	       cli_fmt_size(bytes, h));
 }
 
@@ -169,28 +169,28 @@ static int run_stat(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		cli_errno(r, "store %s", cli->store_dir);
 		return CLI_FAIL;
 	}
-	printf("%-16s %s\n", "name:", v.name);
-	printf("%-16s %llu\n", "id:", (unsigned long long)v.id);
+	cli_printf("%-16s %s\n", "name:", v.name);
+	cli_printf("%-16s %llu\n", "id:", (unsigned long long)v.id);
 	print_kv_bytes("size:", v.size);
 	if (v.has_parent) {
 		tsr_layer_id_to_hex(&v.parent, hex);
 		r = cli_layer_names(cli, &v.parent, ", ", &names);
 		if (r < 0)
 			cli_errno(r, "layer %s: names", hex);
-		printf("%-16s %s\n", "parent:", hex);
-		printf("%-16s %s\n", "parent names:", cli_str_get(&names, "-"));
+		cli_printf("%-16s %s\n", "parent:", hex);
+		cli_printf("%-16s %s\n", "parent names:", cli_str_get(&names, "-"));
 		cli_str_free(&names);
 	} else {
-		printf("%-16s -\n", "parent:");
+		cli_printf("%-16s -\n", "parent:");
 	}
 	print_kv_bytes("chunk size:", st.chunk_size);
-	printf("%-16s %llu (%s)\n", "chunks written:",
+	cli_printf("%-16s %llu (%s)\n", "chunks written:",
 	       (unsigned long long)v.chunks_written,
 	       cli_fmt_size(v.chunks_written * st.chunk_size, sz));
-	printf("%-16s %llu\n", "chunks zeroed:",
+	cli_printf("%-16s %llu\n", "chunks zeroed:",
 	       (unsigned long long)v.chunks_zeroed);
 	print_kv_bytes("allocated:", v.allocated_bytes);
-	printf("%-16s %s\n", "created:", cli_fmt_time(v.created, created));
+	cli_printf("%-16s %s\n", "created:", cli_fmt_time(v.created, created));
 	return CLI_OK;
 }
 

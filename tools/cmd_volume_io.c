@@ -118,7 +118,7 @@ int cli_volume_import(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if (cli_check_name(cmd, "volume", name) != CLI_OK)
 		return CLI_USAGE;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(cli->cwd_fd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		cli_errno(-errno, "%s", path);
 		return CLI_FAIL;
@@ -149,7 +149,7 @@ int cli_volume_import(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		tsr_volume_remove(cli->store, name);
 		goto out_fd;
 	}
-	printf("Imported %s into volume '%s': %s, %s of it non-zero data\n",
+	cli_printf("Imported %s into volume '%s': %s, %s of it non-zero data\n",
 	       path, name, cli_fmt_size(size, a), cli_fmt_size(data, b));
 out_fd:
 	close(fd);
@@ -195,14 +195,14 @@ static int write_sparse(int fd, const char *buf, size_t len, uint64_t off)
 
 /* Opens the export target.  *ret_sparse when it is a regular file, which
  * is then emptied and sized.  CLI_OK or CLI_FAIL (printed). */
-static int open_output(const char *path, uint64_t size, int *ret_fd,
+static int open_output(int dirfd, const char *path, uint64_t size, int *ret_fd,
 		       bool *ret_sparse)
 {
 	struct stat st;
 	uint64_t dev_size;
 	int fd;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		goto fail_errno;
 	if (fstat(fd, &st) < 0)
@@ -274,7 +274,7 @@ int cli_volume_export(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	const char *name, *path;
 	struct tsr_volume *vol;
 	bool to_stdout, sparse = false;
-	int fd = STDOUT_FILENO, status = CLI_FAIL, c;
+	int fd = cli->out_fd, status = CLI_FAIL, c;
 
 	c = cli_no_options(cmd, argc, argv);
 	if (c != CLI_OPT_END)
@@ -284,14 +284,14 @@ int cli_volume_export(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	name = argv[optind];
 	path = argv[optind + 1];
 	to_stdout = strcmp(path, "-") == 0;
-	if (to_stdout && isatty(STDOUT_FILENO) == 1)
+	if (to_stdout && isatty(cli->out_fd) == 1)
 		return cli_usage_err(cmd, "refusing to write an image to a "
 				     "terminal");
 	if (cli_open_volume(cli, name, &vol) != CLI_OK)
 		return CLI_FAIL;
 	if (to_stdout)
 		path = "stdout";
-	else if (open_output(path, tsr_volume_size(vol), &fd, &sparse) !=
+	else if (open_output(cli->cwd_fd, path, tsr_volume_size(vol), &fd, &sparse) !=
 		 CLI_OK)
 		goto out_vol;
 	status = export_data(cli, vol, name, fd, path, sparse);
@@ -411,7 +411,7 @@ int cli_volume_write(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	struct tsr_volume *vol;
 	uint64_t off = 0, size, in_size;
 	bool have_off = false;
-	int fd = STDIN_FILENO, status, c;
+	int fd = cli->in_fd, status, c;
 
 	c = parse_io_opts(cmd, argc, argv, &off, &have_off, NULL, NULL);
 	if (c != CLI_OPT_END)
@@ -426,7 +426,7 @@ int cli_volume_write(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if (strcmp(path, "-") == 0) {
 		path = "stdin";
 	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = openat(cli->cwd_fd, path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
 			cli_errno(-errno, "%s", path);
 			return CLI_FAIL;
@@ -441,7 +441,7 @@ int cli_volume_write(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		goto out_vol;
 	}
 	/* A file's length is known: refuse before writing anything. */
-	if (fd != STDIN_FILENO && input_size(fd, path, &in_size) == CLI_OK &&
+	if (fd != cli->in_fd && input_size(fd, path, &in_size) == CLI_OK &&
 	    in_size > size - off) {
 		past_end(name, in_size, off, size);
 		goto out_vol;
@@ -450,7 +450,7 @@ int cli_volume_write(struct cli *cli, const struct cli_cmd *cmd, int argc,
 out_vol:
 	tsr_volume_close(vol);
 out_fd:
-	if (fd != STDIN_FILENO)
+	if (fd != cli->in_fd)
 		close(fd);
 	return status;
 }
@@ -499,7 +499,7 @@ int cli_volume_read(struct cli *cli, const struct cli_cmd *cmd, int argc,
 				  (unsigned long long)off);
 			goto out;
 		}
-		r = cli_write_full(STDOUT_FILENO, buf, n);
+		r = cli_write_full(cli->out_fd, buf, n);
 		if (r < 0) {
 			cli_errno(r, "stdout");
 			goto out;

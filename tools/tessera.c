@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #ifndef TSR_VERSION
@@ -135,7 +136,7 @@ static int run_help(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	if (cli_positionals(cmd, argc, argv, 0, 2) != CLI_OK)
 		return CLI_USAGE;
 	if (optind == argc) {
-		print_main_help(stdout);
+		print_main_help(cli_out());
 		return CLI_OK;
 	}
 	target = find_cmd(NULL, argv[optind]);
@@ -155,7 +156,14 @@ static int run_help(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	return CLI_OK;
 }
 
-int main(int argc, char **argv)
+/* Commands that always run in this process, even while a daemon owns the
+ * store: they do not use the store, or they are about owning it. */
+static bool runs_locally(const struct cli_cmd *cmd)
+{
+	return cmd->local || cmd == &help_cmd;
+}
+
+int cli_main(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "store", required_argument, NULL, 's' },
@@ -163,22 +171,23 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli cli = { .store_dir = NULL };
 	const struct cli_cmd *cmd;
+	const char *store_dir = NULL;
 	int c, status;
 
+	cli_bind(cli);
 	/* '+': stop at the command name; its options are its own. */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+:hs:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			cli.store_dir = optarg;
+			store_dir = optarg;
 			break;
 		case 'h':
-			print_main_help(stdout);
+			print_main_help(cli_out());
 			return CLI_OK;
 		case 'V':
-			printf(CLI_PROG " " TSR_VERSION "\n");
+			cli_printf(CLI_PROG " " TSR_VERSION "\n");
 			return CLI_OK;
 		case ':':
 			return cli_usage_err(NULL, "option '%s' needs a value",
@@ -193,21 +202,53 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		print_main_help(stderr);
+		print_main_help(cli_errf());
 		return CLI_USAGE;
 	}
-	if (!cli.store_dir || !*cli.store_dir) {
-		const char *env = getenv("TESSERA_STORE");
+	/* A forwarded command runs on the daemon's store, whatever path the
+	 * client named it by. */
+	if (!cli->store_borrowed) {
+		if (!store_dir || !*store_dir) {
+			const char *env = getenv("TESSERA_STORE");
 
-		cli.store_dir = env && *env ? env : CLI_DEFAULT_STORE;
+			store_dir = env && *env ? env : CLI_DEFAULT_STORE;
+		}
+		cli->store_dir = store_dir;
 	}
-	cli.progress = isatty(STDERR_FILENO) == 1;
 
 	cmd = find_cmd(NULL, argv[optind]);
 	if (!cmd)
 		return cli_usage_err(NULL, "unknown command '%s'",
 				     argv[optind]);
-	status = run_cmd(&cli, cmd, argc - optind, argv + optind);
-	cli_close_store(&cli);
+	if (!cli->store_borrowed && !runs_locally(cmd)) {
+		int r = cli_control_forward(cli->store_dir, argc, argv, &status);
+
+		if (r == 1)
+			return status;
+		if (r < 0) {
+			cli_errno(r, "store %s: the daemon that owns it did not "
+				  "answer", cli->store_dir);
+			return CLI_FAIL;
+		}
+	}
+	status = run_cmd(cli, cmd, argc - optind, argv + optind);
+	cli_close_store(cli);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = {
+		.out = stdout,
+		.err = stderr,
+		.in_fd = STDIN_FILENO,
+		.out_fd = STDOUT_FILENO,
+		.err_fd = STDERR_FILENO,
+		.cwd_fd = AT_FDCWD,
+		.progress = isatty(STDERR_FILENO) == 1,
+	};
+	int status = cli_main(&cli, argc, argv);
+
+	fflush(stdout);
 	return status;
 }
