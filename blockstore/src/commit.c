@@ -52,58 +52,6 @@ struct commit_batch {
 	size_t slot_len;
 };
 
-/* A set of digests appended by this commit, so a chunk that appears twice
- * in one volume is stored once.  Open addressing, grows at half full. */
-struct digest_set {
-	uint8_t (*keys)[TSR_DIGEST_LEN];
-	uint8_t *used;
-	size_t cap, count;
-};
-
-static int digest_set_add(struct digest_set *s, const uint8_t *d, bool *ret_added)
-{
-	size_t i;
-
-	if (2 * (s->count + 1) > s->cap) {
-		struct digest_set n = { .cap = s->cap ? 2 * s->cap : 256 };
-
-		n.keys = malloc(n.cap * TSR_DIGEST_LEN);
-		n.used = calloc(n.cap, 1);
-		if (!n.keys || !n.used) {
-			free(n.keys);
-			free(n.used);
-			return -ENOMEM;
-		}
-		for (size_t j = 0; j < s->cap; j++) {
-			bool added;
-
-			if (s->used[j])
-				digest_set_add(&n, s->keys[j], &added);
-		}
-		free(s->keys);
-		free(s->used);
-		*s = n;
-	}
-	memcpy(&i, d, sizeof(i));
-	for (i &= s->cap - 1; s->used[i]; i = (i + 1) & (s->cap - 1)) {
-		if (!memcmp(s->keys[i], d, TSR_DIGEST_LEN)) {
-			*ret_added = false;
-			return 0;
-		}
-	}
-	s->used[i] = 1;
-	memcpy(s->keys[i], d, TSR_DIGEST_LEN);
-	s->count++;
-	*ret_added = true;
-	return 0;
-}
-
-static void digest_set_free(struct digest_set *s)
-{
-	free(s->keys);
-	free(s->used);
-}
-
 static int process_item(struct tsr_volume *vol, MDB_txn *txn, struct codec_ctx *cctx,
 			uint8_t *chunk, struct commit_item *it, uint8_t *slot, size_t slot_len)
 {
@@ -209,204 +157,24 @@ static int batch_join(struct commit_batch *b, struct batch_run *run)
 	return 0;
 }
 
-struct new_object {
-	uint8_t digest[TSR_DIGEST_LEN];
-	struct chunk_record rec;
-};
-
-struct commit_result {
-	struct layer_entry *entries;
-	uint64_t nentries, cap_entries;
-	uint64_t data_chunks;
-	struct new_object *new_objs;    /* objects appended by this commit */
-	uint64_t nnew, cap_new;
-	uint64_t new_stored_bytes;
-	struct digest_set appended;
-};
-
-static int grow(void **p, uint64_t *cap, uint64_t want, size_t elem)
-{
-	void *n;
-	uint64_t c = *cap ? *cap : 256;
-
-	if (want <= *cap)
-		return 0;
-	while (c < want)
-		c *= 2;
-	n = realloc(*p, c * elem);
-	if (!n)
-		return -ENOMEM;
-	*p = n;
-	*cap = c;
-	return 0;
-}
-
 /* In chunk order: record entries and append new objects to the pack
  * (commit_lock held). */
 static int collect_batch(struct tsr_store *store, struct commit_batch *b,
-			 struct commit_result *res)
+			 struct layer_build *res)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct commit_item *it = &b->items[i];
-		struct layer_entry *e;
-		bool added;
 		int r;
 
 		if (it->kind == ITEM_SKIP)
 			continue;
-		r = grow((void **)&res->entries, &res->cap_entries, res->nentries + 1,
-			 sizeof(*res->entries));
-		if (r)
-			return r;
-		e = &res->entries[res->nentries++];
-		e->index = it->idx;
-		if (it->kind == ITEM_HOLE) {
-			memset(e->digest, 0, TSR_DIGEST_LEN);
-			continue;
-		}
-		memcpy(e->digest, it->digest, TSR_DIGEST_LEN);
-		res->data_chunks++;
-		if (it->exists)
-			continue;
-		r = digest_set_add(&res->appended, it->digest, &added);
-		if (r)
-			return r;
-		if (!added)
-			continue;
-		r = grow((void **)&res->new_objs, &res->cap_new, res->nnew + 1,
-			 sizeof(*res->new_objs));
-		if (r)
-			return r;
-		r = pack_append(store, it->digest, it->codec, it->payload, it->stored_len,
-				store->chunk_size, &res->new_objs[res->nnew].rec);
-		if (r)
-			return r;
-		memcpy(res->new_objs[res->nnew].digest, it->digest, TSR_DIGEST_LEN);
-		res->new_stored_bytes += OBJECT_HEADER_LEN + it->stored_len;
-		res->nnew++;
-	}
-	return 0;
-}
-
-/* Adds one reference to each data entry's object (txn open). */
-static int add_references(struct tsr_store *store, MDB_txn *txn,
-			  const struct commit_result *res)
-{
-	for (uint64_t i = 0; i < res->nentries; i++) {
-		const struct layer_entry *e = &res->entries[i];
-		struct chunk_record rec;
-		uint8_t val[CHUNK_RECORD_LEN];
-		MDB_val v;
-		int r;
-
-		if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
-			continue;
-		r = meta_get(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, &v);
-		if (!r)
-			r = chunk_record_decode(&v, &rec);
-		if (r)
-			return r == -ENOENT ? -EIO : r;
-		rec.refcount++;
-		chunk_record_encode(&rec, val);
-		r = meta_put(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, val, sizeof(val));
+		r = layer_build_entry(res, it->idx, it->kind == ITEM_DATA ? it->digest : NULL);
+		if (!r && it->kind == ITEM_DATA && !it->exists)
+			r = layer_build_object(store, res, it->digest, it->codec, it->payload,
+					       it->stored_len);
 		if (r)
 			return r;
 	}
-	return 0;
-}
-
-static int publish(struct tsr_volume *vol, const char *name, struct commit_result *res,
-		   struct tsr_layer_id *ret_id)
-{
-	struct tsr_store *store = vol->store;
-	struct layer_record rec = { 0 }, existing;
-	const struct tsr_layer_id *parent = vol->parent ? &vol->parent->id : NULL;
-	uint8_t key[TSR_DIGEST_LEN + 8], val[LAYER_RECORD_LEN];
-	struct tsr_layer_id id;
-	MDB_txn *txn;
-	MDB_val v;
-	int r;
-
-	r = layer_id_compute(store, parent, vol->size, res->entries, res->nentries, &id);
-	if (r)
-		return r;
-	r = meta_txn_begin(store, true, &txn);
-	if (r)
-		return r;
-	r = layer_record_get(store, txn, &id, &existing);
-	if (r == 0) {
-		/* Identical content already committed: one more hold. */
-		existing.holds++;
-		layer_record_encode(&existing, val);
-		r = meta_put(store, txn, DB_LAYERS, id.bytes, TSR_DIGEST_LEN, val, sizeof(val));
-	} else if (r == -ENOENT) {
-		r = 0;
-		for (uint64_t i = 0; i < res->nnew && !r; i++) {
-			uint8_t cval[CHUNK_RECORD_LEN];
-
-			chunk_record_encode(&res->new_objs[i].rec, cval);
-			r = meta_put(store, txn, DB_CHUNKS, res->new_objs[i].digest,
-				     TSR_DIGEST_LEN, cval, sizeof(cval));
-		}
-		if (!r)
-			r = add_references(store, txn, res);
-		memcpy(key, id.bytes, TSR_DIGEST_LEN);
-		for (uint64_t i = 0; i < res->nentries && !r; i++) {
-			put_be64(key + TSR_DIGEST_LEN, res->entries[i].index);
-			r = meta_put(store, txn, DB_LAYER_CHUNKS, key, sizeof(key),
-				     res->entries[i].digest, TSR_DIGEST_LEN);
-		}
-		if (!r && parent) {
-			struct layer_record prec;
-
-			r = layer_record_get(store, txn, parent, &prec);
-			rec.depth = prec.depth + 1;
-			rec.has_parent = true;
-			rec.parent = *parent;
-		} else {
-			rec.depth = 1;
-		}
-		rec.size = vol->size;
-		rec.created = now_seconds();
-		rec.holds = 1;
-		rec.entries = res->nentries;
-		rec.data_chunks = res->data_chunks;
-		rec.new_objects = res->nnew;
-		rec.new_stored_bytes = res->new_stored_bytes;
-		layer_record_encode(&rec, val);
-		if (!r)
-			r = meta_put(store, txn, DB_LAYERS, id.bytes, TSR_DIGEST_LEN, val, sizeof(val));
-	}
-	if (!r && name) {
-		if (meta_get(store, txn, DB_LAYER_NAMES, name, strlen(name), &v) == 0 &&
-		    (v.mv_size != TSR_DIGEST_LEN || memcmp(v.mv_data, id.bytes, TSR_DIGEST_LEN)))
-			r = -EEXIST;
-		else
-			r = meta_put(store, txn, DB_LAYER_NAMES, name, strlen(name), id.bytes,
-				     TSR_DIGEST_LEN);
-	}
-	if (!r) {
-		uint8_t vkey[8];
-
-		put_be64(vkey, vol->id);
-		r = meta_del(store, txn, DB_VOLUME_NAMES, vol->name, strlen(vol->name));
-		if (!r)
-			r = meta_del(store, txn, DB_VOLUMES, vkey, sizeof(vkey));
-		if (!r)
-			r = meta_del_prefix(store, txn, DB_VOLUME_CHUNKS, vkey, sizeof(vkey));
-	}
-	/* Crash ordering: the packs are synced before the transaction that
-	 * references their objects commits. */
-	if (!r)
-		r = packs_sync_and_record(store, txn);
-	if (r) {
-		mdb_txn_abort(txn);
-		return r;
-	}
-	r = meta_txn_commit(txn);
-	if (r)
-		return r;
-	*ret_id = id;
 	return 0;
 }
 
@@ -465,7 +233,7 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 			 const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
 {
 	struct tsr_store *store = vol->store;
-	struct commit_result res = { 0 };
+	struct layer_build res = { 0 };
 	struct commit_batch batch[2] = { { 0 }, { 0 } };
 	struct commit_batch *cur = &batch[0], *prev = NULL;
 	struct batch_run run;
@@ -514,7 +282,8 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 		cur = cur == &batch[0] ? &batch[1] : &batch[0];
 	}
 	if (!r)
-		r = publish(vol, name, &res, ret_id);
+		r = layer_build_publish(store, &res, vol->parent ? &vol->parent->id : NULL,
+					vol->size, name, vol, ret_id);
 	if (r)
 		packs_rollback(store);
 	else
@@ -522,9 +291,7 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 out:
 	batch_free(&batch[0]);
 	batch_free(&batch[1]);
-	free(res.entries);
-	free(res.new_objs);
-	digest_set_free(&res.appended);
+	layer_build_free(&res);
 	return r;
 }
 int tsr_volume_commit(struct tsr_volume *vol, const char *name,

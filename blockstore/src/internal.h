@@ -366,6 +366,46 @@ int layer_id_compute(const struct tsr_store *store, const struct tsr_layer_id *p
 bool layer_has_children(struct tsr_store *store, MDB_txn *txn,
 			const struct tsr_layer_id *id);
 
+/* ---- layer_build.c: a new layer's entries and objects, published ---- */
+struct digest_set {
+	uint8_t (*keys)[TSR_DIGEST_LEN];
+	uint8_t *used;
+	size_t cap, count;
+};
+int digest_set_add(struct digest_set *s, const uint8_t *d, bool *ret_added);
+bool digest_set_has(const struct digest_set *s, const uint8_t *d);
+void digest_set_free(struct digest_set *s);
+
+struct new_object {
+	uint8_t digest[TSR_DIGEST_LEN];
+	struct chunk_record rec;
+};
+
+/* Entries are added in ascending index order. */
+struct layer_build {
+	struct layer_entry *entries;
+	uint64_t nentries, cap_entries;
+	uint64_t data_chunks;
+	struct new_object *new_objs;    /* objects appended for this layer */
+	uint64_t nnew, cap_new;
+	uint64_t new_stored_bytes;
+	struct digest_set appended;
+};
+/* digest NULL: a hole. */
+int layer_build_entry(struct layer_build *b, uint64_t index, const uint8_t *digest);
+/* Appends an object (once per digest) to the active pack; commit_lock held. */
+int layer_build_object(struct tsr_store *store, struct layer_build *b,
+		       const uint8_t digest[TSR_DIGEST_LEN], enum tsr_codec codec,
+		       const void *payload, uint32_t stored_len);
+/* Computes the id, syncs the packs and publishes in one transaction (a
+ * hold on an existing identical layer, else the new layer), names it, and
+ * deletes the consumed volume's records when consumed is not NULL.
+ * commit_lock held; the caller calls packs_committed or packs_rollback. */
+int layer_build_publish(struct tsr_store *store, struct layer_build *b,
+			const struct tsr_layer_id *parent, uint64_t size, const char *name,
+			const struct tsr_volume *consumed, struct tsr_layer_id *ret_id);
+void layer_build_free(struct layer_build *b);
+
 /* ---- volume.c ---- */
 static inline void volume_data_path(uint64_t id, char *buf, size_t len)
 {
