@@ -299,6 +299,10 @@ void packs_rollback(struct tsr_store *store);
  * gone. */
 int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		     const struct chunk_record *rec, void *dst);
+/* Verifies an object (scratch: chunk_size bytes) and copies its stored
+ * payload (rec->stored_len bytes) into payload. */
+int pack_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		     const struct chunk_record *rec, void *payload, void *scratch);
 /* Verifies an object (scratch: chunk_size bytes) and appends a copy of it
  * to the active pack; ret_rec gets the new location (commit_lock held). */
 int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],

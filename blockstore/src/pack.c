@@ -395,6 +395,28 @@ int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LE
 	return r;
 }
 
+int pack_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		     const struct chunk_record *rec, void *payload, void *scratch)
+{
+	uint8_t *buf, check[TSR_DIGEST_LEN];
+	int r = pack_buf_alloc(store, rec, &buf);
+
+	if (r)
+		return r;
+	r = pack_read_checked(store, digest, rec, buf);
+	if (!r)
+		r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
+				     rec->stored_len, scratch, rec->raw_len);
+	if (!r)
+		r = digest_chunk(store, scratch, rec->raw_len, check);
+	if (!r && memcmp(check, digest, TSR_DIGEST_LEN))
+		r = -EBADMSG;
+	if (!r)
+		memcpy(payload, buf + OBJECT_HEADER_LEN, rec->stored_len);
+	free(buf);
+	return r;
+}
+
 int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		     const struct chunk_record *rec, void *scratch,
 		     struct chunk_record *ret_rec)

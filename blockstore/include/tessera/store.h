@@ -246,6 +246,57 @@ void tsr_layer_close(struct tsr_layer *layer);
 uint64_t tsr_layer_size(const struct tsr_layer *layer);
 int tsr_layer_read(struct tsr_layer *layer, void *buf, size_t len, uint64_t off);
 
+/* ---- moving layers between stores ------------------------------------------ */
+/* The primitives a layer blob (imagefmt/FORMAT.md) is written and read with.
+ * Equal content gives equal layer ids in every store of the same chunk
+ * size, so a layer exported from one store and imported into another keeps
+ * its id. */
+
+uint32_t tsr_store_chunk_size(const struct tsr_store *store);
+
+/* Calls fn for each entry of the layer's own map (the chunks that differ
+ * from its parent), in ascending index order: digest is the chunk's, or
+ * NULL for a hole.  A non-zero return from fn stops the walk and is
+ * returned. */
+int tsr_layer_entries(struct tsr_store *store, const struct tsr_layer_id *id,
+		      int (*fn)(uint64_t index, const uint8_t *digest, void *arg), void *arg);
+/* Calls fn for the digest of every chunk of the layer's flattened content
+ * that holds data (a digest may come more than once). */
+int tsr_layer_digests(struct tsr_layer *layer,
+		      int (*fn)(const uint8_t *digest, void *arg), void *arg);
+
+/* Largest stored (compressed) size of an object: the buffer size for
+ * tsr_object_read_stored. */
+size_t tsr_object_stored_max(const struct tsr_store *store);
+/* Reads an object as stored, after verifying it against its digest:
+ * *ret_codec and *ret_len bytes of payload in buf (cap bytes).  -ENOENT when
+ * the store has no such object, -EIO when it is damaged. */
+int tsr_object_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+			   enum tsr_codec *ret_codec, void *buf, size_t cap, size_t *ret_len);
+
+/* A layer being imported.  Holds the store's commit lock from begin to
+ * commit or abort: imports and commits of one store run one at a time. */
+struct tsr_layer_import;
+/* -EINVAL when chunk_size is not the store's, -ENOENT when parent (not
+ * NULL) is not in the store. */
+int tsr_layer_import_begin(struct tsr_store *store, const struct tsr_layer_id *parent,
+			   uint64_t size, uint32_t chunk_size,
+			   struct tsr_layer_import **ret_imp);
+/* Adds an object: decompressed and checked against digest (-EBADMSG when
+ * it does not match) unless the store already has it. */
+int tsr_layer_import_object(struct tsr_layer_import *imp, const uint8_t digest[TSR_DIGEST_LEN],
+			    enum tsr_codec codec, const void *payload, size_t len);
+/* Adds a map entry (digest NULL: a hole); indexes must ascend and lie
+ * within the size (-EINVAL). */
+int tsr_layer_import_entry(struct tsr_layer_import *imp, uint64_t index,
+			   const uint8_t *digest);
+/* Publishes the layer; -EBADMSG when an entry names an object neither the
+ * store nor the import has, or when expect (not NULL) is not the id of
+ * what was imported.  Consumes imp whatever the result. */
+int tsr_layer_import_commit(struct tsr_layer_import *imp, const char *name,
+			    const struct tsr_layer_id *expect, struct tsr_layer_id *ret_id);
+void tsr_layer_import_abort(struct tsr_layer_import *imp);
+
 /* ---- garbage collection -------------------------------------------------- */
 
 struct tsr_gc_stats {
