@@ -98,6 +98,10 @@ extern const struct cli_cmd cli_cmd_fsck;   /* cmd_maint.c */
 extern const struct cli_cmd cli_volume_cmds[];  /* ended by a zero entry */
 extern const struct cli_cmd cli_layer_cmds[];   /* ended by a zero entry */
 
+/* Layer blobs (cmd_layer_io.c). */
+int cli_layer_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cli_layer_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+
 /* The byte-moving volume commands (cmd_volume_io.c). */
 int cli_volume_import(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		      char **argv);

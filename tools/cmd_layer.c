@@ -300,5 +300,31 @@ const struct cli_cmd cli_layer_cmds[] = {
 			   "referenced are reclaimed by garbage collection.\n",
 		.run = run_rm,
 	},
+	{
+		.name = "export",
+		.path = "layer export",
+		.args = "LAYER FILE",
+		.summary = "Writes LAYER as a layer blob to FILE ('-': stdout): "
+			   "its own map, its parent's id and the chunk objects "
+			   "its parent does not provide.",
+		.details = "Import it into another store with 'tessera layer "
+			   "import' after its parent; it keeps\nits id.  The "
+			   "format is in imagefmt/FORMAT.md.\n",
+		.run = cli_layer_export,
+	},
+	{
+		.name = "import",
+		.path = "layer import",
+		.args = "FILE [--name NAME]",
+		.summary = "Reads a layer blob from FILE ('-': stdin), verifies "
+			   "every object and the layer id, and adds the layer; "
+			   "prints its id.",
+		.details = "Options:\n"
+			   "  --name NAME  name the imported layer\n"
+			   "The parent layer must be in the store already.  A "
+			   "blob that does not verify\nleaves the store "
+			   "unchanged.\n",
+		.run = cli_layer_import,
+	},
 	{ 0 },
 };
