@@ -41,6 +41,7 @@ enum meta_db {
 	DB_VOLUMES,       /* be64 volume id -> struct volume_record */
 	DB_VOLUME_NAMES,  /* name -> be64 volume id */
 	DB_VOLUME_CHUNKS, /* be64 volume id || be64 chunk index -> u8 chunk state */
+	DB_RECORDS,       /* namespace NUL key -> front-end record (opaque) */
 	DB_COUNT,
 };
 

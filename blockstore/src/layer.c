@@ -453,6 +453,34 @@ out:
 	return r;
 }
 
+int tsr_layer_hold(struct tsr_store *store, const struct tsr_layer_id *id)
+{
+	struct layer_record rec;
+	uint8_t val[LAYER_RECORD_LEN];
+	MDB_txn *txn;
+	int r;
+
+	pthread_mutex_lock(&store->commit_lock);
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		goto out;
+	r = layer_record_get(store, txn, id, &rec);
+	if (!r && rec.holds == UINT32_MAX)
+		r = -EOVERFLOW;
+	if (!r) {
+		rec.holds++;
+		layer_record_encode(&rec, val);
+		r = meta_put(store, txn, DB_LAYERS, id->bytes, TSR_DIGEST_LEN, val, sizeof(val));
+	}
+	if (r)
+		mdb_txn_abort(txn);
+	else
+		r = meta_txn_commit(txn);
+out:
+	pthread_mutex_unlock(&store->commit_lock);
+	return r;
+}
+
 int tsr_layer_open(struct tsr_store *store, const struct tsr_layer_id *id,
 		   struct tsr_layer **ret_layer)
 {

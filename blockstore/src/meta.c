@@ -19,6 +19,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_VOLUMES] = "volumes",
 	[DB_VOLUME_NAMES] = "volume_names",
 	[DB_VOLUME_CHUNKS] = "volume_chunks",
+	[DB_RECORDS] = "records",
 };
 
 /* LMDB returns positive errno values or its own MDB_* codes; translate once,
@@ -73,7 +74,10 @@ int meta_open(struct tsr_store *store, const char *path, uint64_t map_bytes, boo
 	if (rc)
 		goto fail;
 	for (int i = 0; i < DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0,
+		/* Databases added by later versions of format 1 (records)
+		 * are created on first open. */
+		rc = mdb_dbi_open(txn, db_names[i],
+				  create || i == DB_RECORDS ? MDB_CREATE : 0,
 				  &store->dbi[i]);
 		if (rc) {
 			mdb_txn_abort(txn);

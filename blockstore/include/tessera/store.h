@@ -246,6 +246,28 @@ void tsr_layer_close(struct tsr_layer *layer);
 uint64_t tsr_layer_size(const struct tsr_layer *layer);
 int tsr_layer_read(struct tsr_layer *layer, void *buf, size_t len, uint64_t off);
 
+/* Adds a hold on a layer (an image or a snapshot that keeps it); dropped by
+ * tsr_layer_remove. */
+int tsr_layer_hold(struct tsr_store *store, const struct tsr_layer_id *id);
+
+/* ---- records of the front-ends ------------------------------------------- */
+/* Small records the front-ends keep in the store's metadata, each in a
+ * namespace of its own ("image", "snapshot", ...): opaque bytes, durable when
+ * the call returns.  ns is 1..63 bytes without NUL; key 1..400 bytes; a
+ * value at most 16 MiB. */
+#define TSR_RECORD_KEY_MAX 400
+int tsr_record_put(struct tsr_store *store, const char *ns, const char *key,
+		   const void *val, size_t len);
+/* *ret_val is malloc'd (free it); -ENOENT when absent. */
+int tsr_record_get(struct tsr_store *store, const char *ns, const char *key,
+		   void **ret_val, size_t *ret_len);
+int tsr_record_del(struct tsr_store *store, const char *ns, const char *key);
+/* Calls fn for each record of ns whose key starts with prefix (may be ""),
+ * in key order; a non-zero return from fn stops the walk and is returned. */
+int tsr_record_list(struct tsr_store *store, const char *ns, const char *prefix,
+		    int (*fn)(const char *key, const void *val, size_t len, void *arg),
+		    void *arg);
+
 /* ---- moving layers between stores ------------------------------------------ */
 /* The primitives a layer blob (imagefmt/FORMAT.md) is written and read with.
  * Equal content gives equal layer ids in every store of the same chunk

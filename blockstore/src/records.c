@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* Records of the front-ends: opaque values under "namespace NUL key". */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define NS_MAX 63
+#define VALUE_MAX (16u << 20)
+
+/* Builds the LMDB key; returns its length or -EINVAL. */
+static int record_key(const char *ns, const char *key, uint8_t *out)
+{
+	size_t nl = strlen(ns), kl = strlen(key);
+
+	if (nl == 0 || nl > NS_MAX || kl > TSR_RECORD_KEY_MAX)
+		return -EINVAL;
+	memcpy(out, ns, nl);
+	out[nl] = '\0';
+	memcpy(out + nl + 1, key, kl);
+	return (int)(nl + 1 + kl);
+}
+
+int tsr_record_put(struct tsr_store *store, const char *ns, const char *key,
+		   const void *val, size_t len)
+{
+	uint8_t k[NS_MAX + 1 + TSR_RECORD_KEY_MAX];
+	int klen = record_key(ns, key, k), r;
+	MDB_txn *txn;
+
+	if (klen < 0 || !*key)
+		return -EINVAL;
+	if (len > VALUE_MAX)
+		return -EFBIG;
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		return r;
+	r = meta_put(store, txn, DB_RECORDS, k, (size_t)klen, val, len);
+	if (r) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return meta_txn_commit(txn);
+}
+
+int tsr_record_get(struct tsr_store *store, const char *ns, const char *key,
+		   void **ret_val, size_t *ret_len)
+{
+	uint8_t k[NS_MAX + 1 + TSR_RECORD_KEY_MAX];
+	int klen = record_key(ns, key, k), r;
+	MDB_txn *txn;
+	MDB_val v;
+	void *copy;
+
+	if (klen < 0)
+		return -EINVAL;
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		return r;
+	r = meta_get(store, txn, DB_RECORDS, k, (size_t)klen, &v);
+	if (!r) {
+		copy = malloc(v.mv_size ? v.mv_size : 1);
+		if (copy) {
+			memcpy(copy, v.mv_data, v.mv_size);
+			*ret_val = copy;
+			*ret_len = v.mv_size;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	mdb_txn_abort(txn);
+	return r;
+}
+
+int tsr_record_del(struct tsr_store *store, const char *ns, const char *key)
+{
+	uint8_t k[NS_MAX + 1 + TSR_RECORD_KEY_MAX];
+	int klen = record_key(ns, key, k), r;
+	MDB_txn *txn;
+
+	if (klen < 0)
+		return -EINVAL;
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		return r;
+	r = meta_del(store, txn, DB_RECORDS, k, (size_t)klen);
+	if (r) {
+		mdb_txn_abort(txn);
+		return r;
+	}
+	return meta_txn_commit(txn);
+}
+
+int tsr_record_list(struct tsr_store *store, const char *ns, const char *prefix,
+		    int (*fn)(const char *key, const void *val, size_t len, void *arg), void *arg)
+{
+	uint8_t k[NS_MAX + 1 + TSR_RECORD_KEY_MAX];
+	char key[TSR_RECORD_KEY_MAX + 1];
+	int plen = record_key(ns, prefix, k), r, rc;
+	size_t nsl = strlen(ns) + 1;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val mk, v;
+
+	if (plen < 0)
+		return -EINVAL;
+	r = meta_txn_begin(store, false, &txn);
+	if (r)
+		return r;
+	rc = mdb_cursor_open(txn, store->dbi[DB_RECORDS], &cur);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	mk = (MDB_val){ .mv_size = (size_t)plen, .mv_data = k };
+	for (rc = mdb_cursor_get(cur, &mk, &v, MDB_SET_RANGE); rc == 0 && !r;
+	     rc = mdb_cursor_get(cur, &mk, &v, MDB_NEXT)) {
+		size_t kl;
+
+		if (mk.mv_size < (size_t)plen || memcmp(mk.mv_data, k, (size_t)plen))
+			break;
+		kl = mk.mv_size - nsl;
+		if (kl > TSR_RECORD_KEY_MAX)
+			continue;
+		memcpy(key, (const char *)mk.mv_data + nsl, kl);
+		key[kl] = '\0';
+		r = fn(key, v.mv_data, v.mv_size, arg);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return r;
+}
