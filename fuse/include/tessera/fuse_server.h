@@ -9,7 +9,9 @@
  * File sizes are the volume and layer sizes.  fsync/fdatasync flush the
  * volume; fallocate(PUNCH_HOLE) discards and fallocate(ZERO_RANGE) writes
  * zeroes.  Volumes and layers created or removed in the store while it is
- * mounted appear and disappear.  Uses only <tessera/store.h>.
+ * mounted appear and disappear.  Images act like block devices at their
+ * end: reads are short, writes starting at or past the end fail with
+ * ENOSPC, sizes cannot change.  Uses only <tessera/store.h>.
  *
  * Functions return 0 or a negative errno, like the rest of tessera.
  */
@@ -39,17 +41,21 @@ struct tsr_fuse_options {
 int tsr_fuse_mount(struct tsr_store *store, const struct tsr_fuse_options *opts,
 		   struct tsr_fuse **ret_fuse);
 /* Serves requests on a pool of threads until the filesystem is unmounted
- * or tsr_fuse_exit() is called.  Returns 0 on a clean end. */
+ * or tsr_fuse_exit() is called.  Returns 0 on a clean end.  Marks the
+ * calling thread PR_SET_IO_FLUSHER first (inherited by the request
+ * threads); without the privilege for it, says so on stderr and serves. */
 int tsr_fuse_serve(struct tsr_fuse *fuse);
 /* Makes tsr_fuse_serve return; safe from a signal handler. */
 void tsr_fuse_exit(struct tsr_fuse *fuse);
 /* Flushes and closes every volume the filesystem has open, unmounts if
- * still mounted, and frees. */
+ * still mounted (lazily: files a loop device holds then fail), and frees.
+ * Call it when tsr_fuse_serve has returned, or was never called. */
 void tsr_fuse_destroy(struct tsr_fuse *fuse);
 
 /* When path is the mountpoint of a FUSE filesystem whose daemon is gone
- * (stat fails with ENOTCONN), detaches it (lazy unmount) and returns 1;
- * returns 0 when there was nothing to clean, or a negative errno. */
+ * (stat fails with ENOTCONN), detaches it (lazy unmount, needs
+ * CAP_SYS_ADMIN) and returns 1; returns 0 when stat succeeds (nothing to
+ * clean), or a negative errno (stat's or umount2's). */
 int tsr_fuse_clean_stale(const char *path);
 
 #ifdef __cplusplus
