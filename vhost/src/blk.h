@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk requests (virtio 1.x, 5.2) over a backing store given as a
+ * table of operations: a tessera volume or layer in the server, memory in
+ * the fuzz targets and tests.
+ */
+#ifndef TSR_VHOST_BLK_H
+#define TSR_VHOST_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vring.h"
+
+#define TSR_BLK_ID_BYTES 20          /* VIRTIO_BLK_ID_BYTES */
+#define TSR_BLK_MAX_DISCARD_SEG 16   /* ranges in one discard/write-zeroes */
+#define TSR_BLK_BOUNCE (1u << 20)    /* bounce buffer of a queue */
+
+/* Operations on the backing disk: 0 or a negative errno.  Offsets and
+ * lengths are already checked against size.  discard, write_zeroes and
+ * write are NULL for a read-only backing; flush is NULL when there is
+ * nothing to flush. */
+struct tsr_blk_ops {
+	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
+	int (*write)(void *ctx, const void *buf, size_t len, uint64_t off);
+	int (*discard)(void *ctx, uint64_t off, uint64_t len);
+	int (*write_zeroes)(void *ctx, uint64_t off, uint64_t len);
+	int (*flush)(void *ctx);
+};
+
+struct tsr_blk {
+	const struct tsr_blk_ops *ops;
+	void *ctx;
+	uint64_t size;            /* bytes; the capacity is size / 512 */
+	uint32_t blk_size;        /* logical block size: 512 or 4096 */
+	uint32_t discard_align;   /* bytes, a multiple of 512 (the chunk size) */
+	bool read_only;           /* VIRTIO_BLK_F_RO: writes get IOERR */
+	char id[TSR_BLK_ID_BYTES];  /* GET_ID answer, NUL-padded */
+};
+
+/* Device feature bits (virtio-blk and ring; not the transport's). */
+uint64_t tsr_blk_features(const struct tsr_blk *blk, unsigned queues);
+/* Fills buf[0..len) with the device configuration space from byte offset
+ * off (struct virtio_blk_config; bytes past it read as zero).  -EINVAL
+ * when off + len passes 256 bytes. */
+int tsr_blk_config(const struct tsr_blk *blk, unsigned queues,
+		   uint16_t queue_size, uint32_t off, void *buf, size_t len);
+
+/* Serves one request: reads its header, does the I/O, writes data and the
+ * status byte into the guest's buffers.  bounce holds TSR_BLK_BOUNCE
+ * bytes.  Returns the length to put in the used element (bytes written to
+ * the guest, status included); *ret_status is the virtio status, or -1
+ * when the request had no room for one (used length 0). */
+uint32_t tsr_blk_handle(const struct tsr_blk *blk, const struct tsr_vreq *req,
+			void *bounce, int *ret_status);
+
+#endif /* TSR_VHOST_BLK_H */
