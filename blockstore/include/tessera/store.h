@@ -268,6 +268,23 @@ int tsr_record_list(struct tsr_store *store, const char *ns, const char *prefix,
 		    int (*fn)(const char *key, const void *val, size_t len, void *arg),
 		    void *arg);
 
+/* ---- images: named chains of layers ---------------------------------------- */
+/* An image names its top layer (the chain is the top's ancestry) and keeps
+ * its importer's metadata (manifest, config: opaque here).  Names are 1..255
+ * printable bytes; '/' is allowed ("docker.io/library/busybox:1.36").  The
+ * holds an image keeps on its layers are its importer's to take and drop. */
+int tsr_image_put(struct tsr_store *store, const char *name, const struct tsr_layer_id *top,
+		  const void *meta, size_t len);
+/* ret_meta (malloc'd) and ret_len may be NULL.  -ENOENT when absent. */
+int tsr_image_get(struct tsr_store *store, const char *name, struct tsr_layer_id *ret_top,
+		  void **ret_meta, size_t *ret_len);
+int tsr_image_remove(struct tsr_store *store, const char *name);
+/* In name order; a non-zero return from fn stops the walk and is returned. */
+int tsr_image_list(struct tsr_store *store,
+		   int (*fn)(const char *name, const struct tsr_layer_id *top,
+			     const void *meta, size_t len, void *arg),
+		   void *arg);
+
 /* ---- moving layers between stores ------------------------------------------ */
 /* The primitives a layer blob (imagefmt/FORMAT.md) is written and read with.
  * Equal content gives equal layer ids in every store of the same chunk
