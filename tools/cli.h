@@ -95,6 +95,10 @@ extern const struct cli_cmd cli_cmd_df;
 extern const struct cli_cmd cli_cmd_commit;
 extern const struct cli_cmd cli_cmd_gc;     /* cmd_maint.c */
 extern const struct cli_cmd cli_cmd_fsck;   /* cmd_maint.c */
+extern const struct cli_cmd cli_cmd_mount;  /* cmd_mount.c */
+extern const struct cli_cmd cli_cmd_umount; /* cmd_mount.c */
+extern const struct cli_cmd cli_cmd_vhost;  /* cmd_vhost.c */
+extern const struct cli_cmd cli_cmd_image;  /* cmd_image.c */
 extern const struct cli_cmd cli_volume_cmds[];  /* ended by a zero entry */
 extern const struct cli_cmd cli_layer_cmds[];   /* ended by a zero entry */
 
@@ -132,6 +136,14 @@ void cli_print_help(const struct cli_cmd *cmd);
  * something there (-ENOENT "no such volume", ...).  Return CLI_FAIL. */
 int cli_volume_err(const char *name, int err);
 int cli_layer_err(const char *spec, int err);
+
+/* Prints the 'filesystem:', 'fs uuid:' and 'fs label:' lines (keys padded
+ * to width) of what a volume or layer holds, probed through the library
+ * (cmd_mount.c).  CLI_OK, or CLI_FAIL when the image could not be read
+ * (printed; the lines are printed anyway). */
+int cli_print_volume_fs(struct cli *cli, const char *name, int width);
+int cli_print_layer_fs(struct cli *cli, const struct tsr_layer_id *id,
+		       int width);
 
 /* ---- options ------------------------------------------------------------ */
 

@@ -215,7 +215,7 @@ static int run_stat(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	cli_printf("%-18s %s\n", "created:", cli_fmt_time(li.created, created));
 	cli_str_free(&names);
 	cli_str_free(&pnames);
-	return CLI_OK;
+	return cli_print_layer_fs(cli, &id, 18);
 }
 
 /* ---- rm ------------------------------------------------------------------ */

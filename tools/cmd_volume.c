@@ -191,7 +191,7 @@ static int run_stat(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	       (unsigned long long)v.chunks_zeroed);
 	print_kv_bytes("allocated:", v.allocated_bytes);
 	cli_printf("%-16s %s\n", "created:", cli_fmt_time(v.created, created));
-	return CLI_OK;
+	return cli_print_volume_fs(cli, name, 16);
 }
 
 /* ---- rm ------------------------------------------------------------------ */

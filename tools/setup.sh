@@ -8,13 +8,17 @@ PACKAGES=(
   build-essential cmake pkg-config
   # libtessera and the tessera command
   libssl-dev zlib1g-dev libzstd-dev liblmdb-dev
-  libfuse3-dev fuse3 liburing-dev libblkid-dev libarchive-dev
+  libfuse3-dev fuse3 liburing-dev libblkid-dev libarchive-dev libjansson-dev
   # unit tests
   check
   # integration tests and benchmarks
   e2fsprogs fio util-linux
   # benchmarks (bench/run)
   jq
+  # vhost-user-blk tests: QEMU guests, their initramfs, libFuzzer targets
+  qemu-system-x86 qemu-utils busybox-static clang-14 libclang-rt-14-dev
+  # OCI image tests: images built offline, compared with umoci unpack
+  umoci skopeo debootstrap libcap2-bin attr python3
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Records of FUSE daemons and --rootfs stacks under /run/tessera, loop
+ * devices, and filesystem mounts (see mount_stack.h).
+ */
+#include "mount_stack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/loop.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DAEMONS_DIR MOUNT_RUN_DIR "/mounts"
+#define FUSE_DIR MOUNT_RUN_DIR "/fuse"
+#define STACKS_DIR MOUNT_RUN_DIR "/rootfs"
+#define LOCK_FILE MOUNT_RUN_DIR "/rootfs.lock"
+
+#ifndef LOOP_MAJOR
+#define LOOP_MAJOR 7
+#endif
+
+/* ---- paths and records ------------------------------------------------------- */
+
+static uint64_t fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* The file name of path's record: path without its leading '/', with '/'
+ * as '-' and every byte other than [A-Za-z0-9._] as "\xNN" (so "-" in a
+ * name cannot collide with a '/').  Names too long for a directory entry
+ * become "hash-<16 hex digits>". */
+static int record_name(const char *path, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (path[0] != '/' || size < 32)
+		return -EINVAL;
+	path++;
+	if (!*path)
+		return snprintf(buf, size, "-") < 0 ? -EINVAL : 0;
+	for (const char *p = path; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		int w;
+
+		if (c == '/')
+			w = snprintf(buf + n, size - n, "-");
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			 (c >= '0' && c <= '9') || c == '_' ||
+			 (c == '.' && p != path))
+			w = snprintf(buf + n, size - n, "%c", c);
+		else
+			w = snprintf(buf + n, size - n, "\\x%02x", c);
+		if (w < 0 || (size_t)w >= size - n || n + (size_t)w > 200)
+			return snprintf(buf, size, "hash-%016" PRIx64,
+					fnv1a64(path - 1)) < 0 ? -EINVAL : 0;
+		n += (size_t)w;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; ; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(path, 0700) < 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+			if (!c)
+				return 0;
+		}
+	}
+}
+
+static int record_path(const char *dir, const char *key, char *buf,
+		       size_t size)
+{
+	char name[256];
+	int r = record_name(key, name, sizeof(name));
+
+	if (r)
+		return r;
+	if ((size_t)snprintf(buf, size, "%s/%s", dir, name) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Writes text as the file path: temporary file, fsync, rename. */
+static int write_atomic(const char *dir, const char *path, const char *text)
+{
+	char tmp[PATH_MAX + 16];
+	size_t len = strlen(text);
+	int fd, r = mkdir_p(dir);
+
+	if (r)
+		return r;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path,
+			     (int)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return r;
+}
+
+static int read_small(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n == size - 1)
+		return -EBADMSG;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Finds "key=value\n" in text; copies value into buf. */
+static int get_field(const char *text, const char *key, char *buf,
+		     size_t size)
+{
+	size_t klen = strlen(key);
+
+	for (const char *line = text; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+
+		if (len > klen && strncmp(line, key, klen) == 0 &&
+		    line[klen] == '=') {
+			if (len - klen - 1 >= size)
+				return -EBADMSG;
+			memcpy(buf, line + klen + 1, len - klen - 1);
+			buf[len - klen - 1] = '\0';
+			return 0;
+		}
+		if (!end)
+			break;
+		line = end + 1;
+	}
+	return -EBADMSG;
+}
+
+static int get_long(const char *text, const char *key, long *ret)
+{
+	char buf[32], *end;
+	long v;
+	int r = get_field(text, key, buf, sizeof(buf));
+
+	if (r)
+		return r;
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno || end == buf || *end)
+		return -EBADMSG;
+	*ret = v;
+	return 0;
+}
+
+/* Paths go into records as lines: no newline in them. */
+static bool recordable(const char *s)
+{
+	return !strchr(s, '\n');
+}
+
+/* ---- FUSE daemon records ------------------------------------------------------ */
+
+int mount_daemon_write(const struct mount_daemon *d)
+{
+	char path[PATH_MAX], text[2 * PATH_MAX + 64];
+	int r;
+
+	if (!recordable(d->store) || !recordable(d->mountpoint))
+		return -EINVAL;
+	r = record_path(DAEMONS_DIR, d->mountpoint, path, sizeof(path));
+	if (r)
+		return r;
+	snprintf(text, sizeof(text), "pid=%d\nstore=%s\nmountpoint=%s\n",
+		 (int)d->pid, d->store, d->mountpoint);
+	return write_atomic(DAEMONS_DIR, path, text);
+}
+
+int mount_daemon_read(const char *mountpoint, struct mount_daemon *ret)
+{
+	char path[PATH_MAX], text[2 * PATH_MAX + 64];
+	struct mount_daemon d;
+	long pid = 0;
+	int r = record_path(DAEMONS_DIR, mountpoint, path, sizeof(path));
+
+	if (!r)
+		r = read_small(path, text, sizeof(text));
+	if (!r)
+		r = get_long(text, "pid", &pid);
+	if (!r && (pid <= 0 || pid > INT_MAX))
+		r = -EBADMSG;
+	if (!r)
+		r = get_field(text, "store", d.store, sizeof(d.store));
+	if (!r)
+		r = get_field(text, "mountpoint", d.mountpoint,
+			      sizeof(d.mountpoint));
+	if (r)
+		return r;
+	d.pid = (pid_t)pid;
+	*ret = d;
+	return 0;
+}
+
+int mount_daemon_remove(const char *mountpoint, pid_t pid)
+{
+	struct mount_daemon d;
+	char path[PATH_MAX];
+	int r = record_path(DAEMONS_DIR, mountpoint, path, sizeof(path));
+
+	if (r)
+		return r;
+	if (pid && mount_daemon_read(mountpoint, &d) == 0 && d.pid != pid)
+		return 0;  /* a newer daemon's record */
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int mount_daemon_find(const char *store_abs, struct mount_daemon *ret)
+{
+	char path[PATH_MAX], text[2 * PATH_MAX + 64];
+	struct mount_daemon *d = malloc(sizeof(*d));
+	struct dirent *e;
+	long pid;
+	int r = -ENOENT;
+	DIR *dir;
+
+	if (!d)
+		return -ENOMEM;
+	dir = opendir(DAEMONS_DIR);
+	while (dir && (e = readdir(dir))) {
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp") ||
+		    (size_t)snprintf(path, sizeof(path), DAEMONS_DIR "/%s",
+				     e->d_name) >= sizeof(path) ||
+		    read_small(path, text, sizeof(text)) ||
+		    get_long(text, "pid", &pid) || pid <= 0 || pid > INT_MAX ||
+		    get_field(text, "store", d->store, sizeof(d->store)) ||
+		    get_field(text, "mountpoint", d->mountpoint,
+			      sizeof(d->mountpoint)))
+			continue;
+		d->pid = (pid_t)pid;
+		if (strcmp(d->store, store_abs) == 0 && mount_pid_alive(d->pid)) {
+			*ret = *d;
+			r = 0;
+			break;
+		}
+	}
+	if (dir)
+		closedir(dir);
+	free(d);
+	return r;
+}
+
+bool mount_fuse_dir_is_private(const char *path)
+{
+	return strncmp(path, FUSE_DIR "/", strlen(FUSE_DIR "/")) == 0;
+}
+
+int mount_fuse_dir(const char *store_abs, char *buf, size_t size)
+{
+	if ((size_t)snprintf(buf, size, FUSE_DIR "/%016" PRIx64,
+			     fnv1a64(store_abs)) >= size)
+		return -ENAMETOOLONG;
+	return mkdir_p(buf);
+}
+
+/* ---- processes ------------------------------------------------------------- */
+
+/* A zombie has exited (its files, and so the store lock, are released)
+ * even though kill() still finds it until its parent reaps it. */
+static bool is_zombie(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return false;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+bool mount_pid_alive(pid_t pid)
+{
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	return !is_zombie(pid);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mount_wait_pid(pid_t pid, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int r = -ETIMEDOUT;
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+
+		/* Our own child is reaped here. */
+		if (waitpid(pid, NULL, WNOHANG) == pid ||
+		    !mount_pid_alive(pid)) {
+			r = 0;
+			break;
+		}
+		if (left <= 0)
+			break;
+		if (pidfd >= 0) {
+			struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+			/* Readable once the process has exited. */
+			if (poll(&p, 1, left > 1000 ? 1000 : (int)left) > 0) {
+				waitpid(pid, NULL, WNOHANG);
+				r = 0;
+				break;
+			}
+		} else {
+			usleep(20000);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
+/* ---- --rootfs stacks ---------------------------------------------------------- */
+
+int mount_stack_write(const struct mount_stack *s)
+{
+	char path[PATH_MAX], *text;
+	size_t size = 5 * PATH_MAX + 512;
+	int r;
+
+	if (!recordable(s->mountpoint) || !recordable(s->store) ||
+	    !recordable(s->fuse_mnt) || !recordable(s->image) ||
+	    !recordable(s->source))
+		return -EINVAL;
+	r = record_path(STACKS_DIR, s->mountpoint, path, sizeof(path));
+	if (r)
+		return r;
+	text = malloc(size);
+	if (!text)
+		return -ENOMEM;
+	snprintf(text, size,
+		 "mountpoint=%s\nstore=%s\nfuse=%s\ndaemon_pid=%d\n"
+		 "source=%s\nimage=%s\nloop=%s\nfstype=%s\nread_only=%d\n"
+		 "direct_io=%d\n",
+		 s->mountpoint, s->store, s->fuse_mnt, (int)s->daemon_pid,
+		 s->source, s->image, s->loop_dev, s->fs_type, s->read_only,
+		 s->direct_io);
+	r = write_atomic(STACKS_DIR, path, text);
+	free(text);
+	return r;
+}
+
+static int parse_stack(const char *text, struct mount_stack *s)
+{
+	long pid, ro, dio;
+	int r;
+
+	r = get_field(text, "mountpoint", s->mountpoint, sizeof(s->mountpoint));
+	if (!r)
+		r = get_field(text, "store", s->store, sizeof(s->store));
+	if (!r)
+		r = get_field(text, "fuse", s->fuse_mnt, sizeof(s->fuse_mnt));
+	if (!r)
+		r = get_long(text, "daemon_pid", &pid);
+	if (!r)
+		r = get_field(text, "source", s->source, sizeof(s->source));
+	if (!r)
+		r = get_field(text, "image", s->image, sizeof(s->image));
+	if (!r)
+		r = get_field(text, "loop", s->loop_dev, sizeof(s->loop_dev));
+	if (!r)
+		r = get_field(text, "fstype", s->fs_type, sizeof(s->fs_type));
+	if (!r)
+		r = get_long(text, "read_only", &ro);
+	if (!r)
+		r = get_long(text, "direct_io", &dio);
+	if (r)
+		return r;
+	if (pid <= 0 || pid > INT_MAX || s->mountpoint[0] != '/' ||
+	    s->fuse_mnt[0] != '/' || strncmp(s->loop_dev, "/dev/loop", 9) != 0)
+		return -EBADMSG;
+	s->daemon_pid = (pid_t)pid;
+	s->read_only = ro != 0;
+	s->direct_io = dio != 0;
+	return 0;
+}
+
+int mount_stack_read(const char *mountpoint, struct mount_stack *ret)
+{
+	char path[PATH_MAX], *text;
+	size_t size = 5 * PATH_MAX + 512;
+	struct mount_stack *s;
+	int r = record_path(STACKS_DIR, mountpoint, path, sizeof(path));
+
+	if (r)
+		return r;
+	text = malloc(size);
+	s = malloc(sizeof(*s));
+	if (!text || !s) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = read_small(path, text, size);
+	if (!r)
+		r = parse_stack(text, s);
+	if (!r)
+		*ret = *s;
+out:
+	free(text);
+	free(s);
+	return r;
+}
+
+int mount_stack_remove(const char *mountpoint)
+{
+	char path[PATH_MAX];
+	int r = record_path(STACKS_DIR, mountpoint, path, sizeof(path));
+
+	if (r)
+		return r;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int mount_stack_users(const char *fuse_mnt, const char *mountpoint)
+{
+	char path[PATH_MAX], *text;
+	size_t size = 5 * PATH_MAX + 512;
+	struct mount_stack *s;
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(STACKS_DIR);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	text = malloc(size);
+	s = malloc(sizeof(*s));
+	if (!text || !s) {
+		n = -ENOMEM;
+		goto out;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp"))
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), STACKS_DIR "/%s",
+				     e->d_name) >= sizeof(path))
+			continue;
+		if (read_small(path, text, size) || parse_stack(text, s))
+			continue;
+		if (strcmp(s->fuse_mnt, fuse_mnt) == 0 &&
+		    strcmp(s->mountpoint, mountpoint) != 0)
+			n++;
+	}
+out:
+	closedir(d);
+	free(text);
+	free(s);
+	return n;
+}
+
+int mount_stack_lock(void)
+{
+	int fd, r = mkdir_p(MOUNT_RUN_DIR);
+
+	if (r)
+		return r;
+	fd = open(LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
+}
+
+/* ---- loop devices -------------------------------------------------------------- */
+
+/* Opens /dev/loopN, creating the node when nothing (udev) made it. */
+static int open_loop(int n, char *dev, size_t size)
+{
+	int fd;
+
+	snprintf(dev, size, "/dev/loop%d", n);
+	fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (mknod(dev, S_IFBLK | 0660, makedev(LOOP_MAJOR, n)) < 0 &&
+		    errno != EEXIST)
+			return -errno;
+		fd = open(dev, O_RDWR | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+int mount_loop_attach(const char *image, bool read_only, bool direct_io,
+		      char *ret_dev, size_t dev_size, int *ret_fd,
+		      bool *ret_dio)
+{
+	struct loop_config cfg;
+	struct loop_info64 info;
+	char dev[32];
+	int ctl, file, fd = -1, r = -EBUSY;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	file = open(image, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (file < 0) {
+		r = -errno;
+		close(ctl);
+		return r;
+	}
+	/* Another process may take the free device between GET_FREE and
+	 * CONFIGURE (-EBUSY): ask again. */
+	for (int tries = 0; tries < 32; tries++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		fd = open_loop(n, dev, sizeof(dev));
+		if (fd < 0) {
+			r = fd;
+			break;
+		}
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.fd = (uint32_t)file;
+		cfg.block_size = 0;  /* 512: any filesystem block size fits */
+		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR |
+				    (read_only ? LO_FLAGS_READ_ONLY : 0) |
+				    (direct_io ? LO_FLAGS_DIRECT_IO : 0);
+		snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s",
+			 image);
+		if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
+			r = 0;
+			break;
+		}
+		r = -errno;
+		close(fd);
+		fd = -1;
+		if (r != -EBUSY)
+			break;
+	}
+	close(file);  /* the loop device holds its own reference */
+	close(ctl);
+	if (r)
+		return r;
+	*ret_dio = false;
+	if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0)
+		*ret_dio = (info.lo_flags & LO_FLAGS_DIRECT_IO) != 0;
+	if ((size_t)snprintf(ret_dev, dev_size, "%s", dev) >= dev_size) {
+		ioctl(fd, LOOP_CLR_FD, 0);
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* 1 when dev is attached to image, 0 when not (or not attached at all). */
+static int loop_backs(const char *dev, const char *image)
+{
+	char path[96], file[PATH_MAX + 16];
+	size_t len = strlen(image);
+	const char *name = strrchr(dev, '/');
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 name ? name + 1 : dev);
+	r = read_small(path, file, sizeof(file));
+	if (r == -ENOENT)
+		return 0;  /* not attached */
+	if (r)
+		return r;
+	/* "PATH\n", or "PATH (deleted)\n" once the volume is gone. */
+	return strncmp(file, image, len) == 0 &&
+	       (file[len] == '\n' || file[len] == ' ' || file[len] == '\0');
+}
+
+int mount_loop_detach(const char *dev, const char *image)
+{
+	int fd, r = loop_backs(dev, image);
+
+	if (r <= 0)
+		return r;
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENXIO ? 0 : -errno;
+	/* With other openers the kernel only marks it for autoclear. */
+	if (ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- filesystems ------------------------------------------------------------------- */
+
+int mount_fs(const char *dev, const char *mountpoint, const char *fs_type,
+	     bool read_only)
+{
+	const char *data = NULL;
+
+	if (read_only && (strcmp(fs_type, "ext4") == 0 ||
+			  strcmp(fs_type, "ext3") == 0))
+		data = "noload";
+	else if (read_only && strcmp(fs_type, "xfs") == 0)
+		data = "norecovery";
+	if (mount(dev, mountpoint, fs_type, read_only ? MS_RDONLY : 0,
+		  data) < 0)
+		return -errno;
+	return 0;
+}
+
+int mount_abs_path(const char *path, char *buf, size_t size)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	const char *base;
+	size_t len;
+
+	if (realpath(path, tmp)) {
+		if ((size_t)snprintf(buf, size, "%s", tmp) >= size)
+			return -ENAMETOOLONG;
+		return 0;
+	}
+	if (errno != ENOTCONN && errno != EIO && errno != EACCES)
+		return -errno;
+	/* A dead FUSE mount: resolve the directory it is in. */
+	len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	if (len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, len);
+	tmp[len] = '\0';
+	base = strrchr(tmp, '/');
+	if (!base) {
+		if (!realpath(".", dir))
+			return -errno;
+		base = tmp;
+	} else {
+		tmp[base - tmp] = '\0';
+		if (!realpath(base == tmp ? "/" : tmp, dir))
+			return -errno;
+		base++;
+	}
+	if (!strcmp(base, ".") || !strcmp(base, ".."))
+		return -EINVAL;
+	if ((size_t)snprintf(buf, size, "%s%s%s", dir,
+			     strcmp(dir, "/") ? "/" : "", base) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
