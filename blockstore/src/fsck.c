@@ -139,6 +139,47 @@ static struct obj_info *obj_get(struct obj_table *t, const uint8_t *digest)
 
 /* ---- 1. packs ---- */
 
+static bool header_valid(const uint8_t *h)
+{
+	return !memcmp(h, "TOBJ", 4) && get_le32(h + 60) == (uint32_t)crc32(0, h, 60);
+}
+
+/* The offset of the next valid object header at or after pos, or end.
+ * Holes (space gc punched) are skipped with SEEK_DATA; data is scanned a
+ * window at a time for the header magic. */
+static uint64_t resync(int fd, uint64_t pos, uint64_t end)
+{
+	enum { WINDOW = 64 << 10 };
+	uint8_t *buf = malloc(WINDOW + OBJECT_HEADER_LEN);
+	uint64_t found = end;
+
+	while (buf && pos + OBJECT_HEADER_LEN <= end) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+		size_t len;
+
+		if (data < 0)
+			break;
+		if ((uint64_t)data > pos)
+			pos = (uint64_t)data;
+		if (pos + OBJECT_HEADER_LEN > end)
+			break;
+		len = end - pos < WINDOW + OBJECT_HEADER_LEN ? (size_t)(end - pos)
+							     : WINDOW + OBJECT_HEADER_LEN;
+		if (pread_full(fd, buf, len, pos))
+			break;
+		for (size_t i = 0; i + OBJECT_HEADER_LEN <= len; i++) {
+			if (buf[i] == 'T' && header_valid(buf + i)) {
+				found = pos + i;
+				goto out;
+			}
+		}
+		pos += len - OBJECT_HEADER_LEN + 1;
+	}
+out:
+	free(buf);
+	return found;
+}
+
 static int walk_pack(struct fsck *f, uint32_t id, uint64_t committed_len, uint8_t *chunk)
 {
 	struct tsr_store *store = f->store;
@@ -168,23 +209,16 @@ static int walk_pack(struct fsck *f, uint32_t id, uint64_t committed_len, uint8_
 
 		if (pread_full(fd, hdr, sizeof(hdr), off))
 			break;
-		if (memcmp(hdr, "TOBJ", 4) || get_le32(hdr + 60) != (uint32_t)crc32(0, hdr, 60)) {
-			/* A damaged header: resynchronise on the next byte.
-			 * Slow, but only over damaged regions. */
-			off++;
-			continue;
-		}
 		raw = get_le32(hdr + 8);
 		stored = get_le32(hdr + 12);
-		if (raw != store->chunk_size || stored > codec_bound(raw) ||
+		if (!header_valid(hdr) || raw != store->chunk_size || stored > codec_bound(raw) ||
 		    stored > end - off - OBJECT_HEADER_LEN) {
-			off++;
+			/* Space gc reclaimed, or a damaged header. */
+			off = resync(fd, off + 1, end);
 			continue;
 		}
 		rec = (struct chunk_record){ .pack_id = id, .codec = hdr[5], .offset = off,
 					     .stored_len = stored, .raw_len = raw };
-		/* Payloads punched by gc read as zeros and fail here: that is
-		 * reclaimed space, not damage (no record points at them). */
 		if (pack_read_object(store, hdr + 16, &rec, chunk) == 0) {
 			o = obj_get(&f->objs, hdr + 16);
 			if (!o)
@@ -193,6 +227,7 @@ static int walk_pack(struct fsck *f, uint32_t id, uint64_t committed_len, uint8_
 				o->flags |= OBJ_COPY_FOUND;
 				o->good = rec;
 			}
+			f->st.bytes_checked += raw;
 		}
 		off += OBJECT_HEADER_LEN + stored;
 	}
@@ -232,7 +267,6 @@ static int check_packs(struct fsck *f, uint8_t *chunk)
 			continue;
 		}
 		r = walk_pack(f, id, prec.committed_len, chunk);
-		f->st.bytes_checked += prec.committed_len;
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -285,7 +319,13 @@ static int check_index(struct fsck *f, uint8_t *chunk, const struct tsr_progress
 			finding(f, "object %s: its index record is damaged", hex);
 			continue;
 		}
-		r = pack_read_object(store, k.mv_data, &rec, chunk);
+		/* The walk verified the copy at this location already. */
+		if ((o->flags & OBJ_COPY_FOUND) && o->good.pack_id == rec.pack_id &&
+		    o->good.offset == rec.offset && o->good.codec == rec.codec &&
+		    o->good.stored_len == rec.stored_len)
+			r = 0;
+		else
+			r = pack_read_object(store, k.mv_data, &rec, chunk);
 		if (r == -ENOMEM)
 			break;
 		if (r) {

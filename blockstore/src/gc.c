@@ -109,6 +109,36 @@ static int drop_unreferenced(struct tsr_store *store, struct object_list *garbag
 	return meta_txn_commit(txn);
 }
 
+static int cmp_location(const void *a, const void *b)
+{
+	const struct chunk_record *x = &((const struct object_ref *)a)->rec;
+	const struct chunk_record *y = &((const struct object_ref *)b)->rec;
+
+	if (x->pack_id != y->pack_id)
+		return x->pack_id < y->pack_id ? -1 : 1;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+/* Step 2: punches the garbage out of the packs, each run of adjacent
+ * garbage objects (headers included) as one range: objects are not block
+ * aligned, so object by object would leave every shared block allocated,
+ * and one call per object is slow. */
+static void punch_garbage(struct tsr_store *store, struct object_list *garbage)
+{
+	size_t i = 0;
+
+	qsort(garbage->v, garbage->n, sizeof(*garbage->v), cmp_location);
+	while (i < garbage->n) {
+		struct chunk_record run = garbage->v[i].rec;
+		uint64_t end = run.offset + object_bytes(&run);
+
+		for (i++; i < garbage->n && garbage->v[i].rec.pack_id == run.pack_id &&
+			  garbage->v[i].rec.offset == end; i++)
+			end += object_bytes(&garbage->v[i].rec);
+		pack_punch_range(store, run.pack_id, run.offset, end - run.offset);
+	}
+}
+
 /* The live objects stored in pack id. */
 static int live_objects_in(struct tsr_store *store, uint32_t id, struct object_list *out)
 {
@@ -366,11 +396,10 @@ int tsr_store_gc(struct tsr_store *store, const struct tsr_progress *progress,
 	r = live ? drop_unreferenced(store, &garbage, live) : -ENOMEM;
 	if (r)
 		goto out;
-	for (size_t i = 0; i < garbage.n; i++) {
-		st.objects_removed++;
+	st.objects_removed = garbage.n;
+	for (size_t i = 0; i < garbage.n; i++)
 		st.object_bytes_removed += object_bytes(&garbage.v[i].rec);
-		pack_punch_object(store, &garbage.v[i].rec);
-	}
+	punch_garbage(store, &garbage);
 	if (progress && progress->update)
 		progress->update(progress->arg, ++done, total);
 	for (uint32_t id = 1; id < npacks && !r; id++) {

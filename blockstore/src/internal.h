@@ -309,8 +309,8 @@ int pack_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LE
 int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		     const struct chunk_record *rec, void *scratch,
 		     struct chunk_record *ret_rec);
-/* Punches the payload of an unreferenced object out of its pack. */
-int pack_punch_object(struct tsr_store *store, const struct chunk_record *rec);
+/* Punches [off, off+len) of pack id: unreferenced objects only. */
+int pack_punch_range(struct tsr_store *store, uint32_t id, uint64_t off, uint64_t len);
 /* Closes and deletes a pack no metadata references any more. */
 void pack_remove(struct tsr_store *store, uint32_t id);
 uint64_t pack_allocated_bytes(struct tsr_store *store);

@@ -443,17 +443,16 @@ int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LE
 	return r;
 }
 
-int pack_punch_object(struct tsr_store *store, const struct chunk_record *rec)
+int pack_punch_range(struct tsr_store *store, uint32_t id, uint64_t off, uint64_t len)
 {
 	int fd = -1, r = 0;
 
 	pthread_rwlock_rdlock(&store->pack_lock);
-	if (rec->pack_id < store->npacks)
-		fd = store->packs[rec->pack_id].fd;
-	/* The header stays: the pack remains walkable by fsck. */
-	if (fd >= 0 && rec->stored_len &&
-	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)(rec->offset + OBJECT_HEADER_LEN), (off_t)rec->stored_len) < 0)
+	if (id < store->npacks)
+		fd = store->packs[id].fd;
+	/* Punched bytes read as zeros: a pack walk skips them (FORMAT.md). */
+	if (fd >= 0 && len &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0)
 		r = errno == EOPNOTSUPP ? 0 : -errno;
 	pthread_rwlock_unlock(&store->pack_lock);
 	return r;
