@@ -139,31 +139,32 @@ static void punch_garbage(struct tsr_store *store, struct object_list *garbage)
 	}
 }
 
+struct pack_filter {
+	uint32_t id;
+	struct object_list *out;
+};
+
+static int collect_in_pack(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct pack_filter *pf = arg;
+	struct chunk_record rec;
+
+	if (k->mv_size == TSR_DIGEST_LEN && chunk_record_decode(v, &rec) == 0 &&
+	    rec.pack_id == pf->id)
+		return object_list_add(pf->out, k->mv_data, &rec);
+	return 0;
+}
+
 /* The live objects stored in pack id. */
 static int live_objects_in(struct tsr_store *store, uint32_t id, struct object_list *out)
 {
+	struct pack_filter pf = { .id = id, .out = out };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r = meta_txn_begin(store, false, &txn);
 
-	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct chunk_record rec;
-
-		if (k.mv_size == TSR_DIGEST_LEN && chunk_record_decode(&v, &rec) == 0 &&
-		    rec.pack_id == id)
-			r = object_list_add(out, k.mv_data, &rec);
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk(store, txn, DB_CHUNKS, NULL, 0, collect_in_pack, &pf);
 	mdb_txn_abort(txn);
 	return r;
 }
@@ -239,44 +240,32 @@ out:
 	return r;
 }
 
+static int note_state(uint64_t index, uint8_t st, void *arg)
+{
+	((uint8_t *)arg)[index] = st;
+	return 0;
+}
+
 /* Step 4 for one closed volume. */
 static int trim_volume(struct tsr_store *store, uint64_t id, uint64_t size,
 		       struct tsr_gc_stats *st)
 {
 	uint64_t nchunks = (size + store->chunk_size - 1) >> store->chunk_shift;
-	uint8_t *state = calloc(nchunks ? nchunks : 1, 1), prefix[8];
+	uint8_t *state = calloc(nchunks ? nchunks : 1, 1);
 	char path[64];
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
 	off_t pos = 0;
-	int r, rc, fd;
+	int r, fd;
 
 	if (!state)
 		return -ENOMEM;
 	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		goto out;
-	put_be64(prefix, id);
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUME_CHUNKS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		r = meta_err(rc);
-		goto out;
-	}
-	k = (MDB_val){ .mv_size = sizeof(prefix), .mv_data = prefix };
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t idx;
-
-		if (k.mv_size != 16 || memcmp(k.mv_data, prefix, 8))
-			break;
-		idx = get_be64((const uint8_t *)k.mv_data + 8);
-		if (idx < nchunks && v.mv_size == 1)
-			state[idx] = *(uint8_t *)v.mv_data;
-	}
-	mdb_cursor_close(cur);
+	r = volume_states_walk(store, txn, id, nchunks, note_state, state);
 	mdb_txn_abort(txn);
+	if (r)
+		goto out;
 
 	volume_data_path(id, path, sizeof(path));
 	fd = openat(store->dir_fd, path, O_RDWR | O_CLOEXEC);
@@ -364,6 +353,8 @@ static int trim_closed_volumes(struct tsr_store *store, struct tsr_gc_stats *st)
 			open = o->id == vols[i].id;
 		if (!open)
 			r = trim_volume(store, vols[i].id, vols[i].size, st);
+		if (r == -EBADMSG)
+			r = 0; /* damaged states: fsck reports them; leave that file */
 		pthread_mutex_unlock(&store->volumes_lock);
 	}
 	free(vols);

@@ -243,6 +243,15 @@ int meta_del(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
 /* Deletes every key of db that starts with prefix. */
 int meta_del_prefix(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
 		    const void *prefix, size_t plen);
+/* Calls fn for each record of db whose key starts with prefix (plen 0: all),
+ * in key order; a non-zero return from fn stops the walk and is returned. */
+int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
+	      size_t plen, int (*fn)(const MDB_val *key, const MDB_val *val, void *arg), void *arg);
+/* Calls fn(index, state) for each durable chunk state of volume id; a state
+ * other than present or zeroed, or an index at or past nchunks, is
+ * -EBADMSG. */
+int volume_states_walk(struct tsr_store *store, MDB_txn *txn, uint64_t id, uint64_t nchunks,
+		       int (*fn)(uint64_t index, uint8_t state, void *arg), void *arg);
 int meta_get_u64(struct tsr_store *store, MDB_txn *txn, const char *key, uint64_t *ret);
 int meta_put_u64(struct tsr_store *store, MDB_txn *txn, const char *key, uint64_t v);
 

@@ -191,50 +191,71 @@ int tsr_layer_stat(struct tsr_store *store, const struct tsr_layer_id *id,
 	return 0;
 }
 
+struct layer_list_walk {
+	struct tsr_store *store;
+	int (*fn)(const struct tsr_layer_info *info, void *arg);
+	void *arg;
+};
+
+static int layer_list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct layer_list_walk *w = arg;
+	struct layer_record rec;
+	struct tsr_layer_info info;
+
+	if (k->mv_size != TSR_DIGEST_LEN || layer_record_decode(v, &rec)) {
+		/* One damaged record must not hide the others. */
+		struct tsr_layer_id bad = { 0 };
+		char hex[TSR_ID_HEX_LEN + 1];
+
+		memcpy(bad.bytes, k->mv_data, k->mv_size < TSR_DIGEST_LEN ? k->mv_size : TSR_DIGEST_LEN);
+		tsr_layer_id_to_hex(&bad, hex);
+		store_log(w->store, "layer %s: its record is damaged; skipped (run 'tessera fsck')",
+			  hex);
+		return 0;
+	}
+	info = (struct tsr_layer_info){
+		.has_parent = rec.has_parent, .parent = rec.parent,
+		.size = rec.size, .created = rec.created, .holds = rec.holds,
+		.depth = rec.depth, .entries = rec.entries,
+		.data_chunks = rec.data_chunks, .new_objects = rec.new_objects,
+		.new_stored_bytes = rec.new_stored_bytes,
+	};
+	memcpy(info.id.bytes, k->mv_data, TSR_DIGEST_LEN);
+	return w->fn(&info, w->arg);
+}
+
 int tsr_layer_list(struct tsr_store *store,
 		   int (*fn)(const struct tsr_layer_info *info, void *arg), void *arg)
 {
+	struct layer_list_walk w = { .store = store, .fn = fn, .arg = arg };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r = meta_txn_begin(store, false, &txn);
 
-	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_LAYERS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct layer_record rec;
-		struct tsr_layer_info info;
-
-		if (k.mv_size != TSR_DIGEST_LEN || layer_record_decode(&v, &rec)) {
-			/* One damaged record must not hide the others. */
-			struct tsr_layer_id bad = { 0 };
-			char hex[TSR_ID_HEX_LEN + 1];
-
-			memcpy(bad.bytes, k.mv_data, k.mv_size < TSR_DIGEST_LEN ? k.mv_size : TSR_DIGEST_LEN);
-			tsr_layer_id_to_hex(&bad, hex);
-			store_log(store, "layer %s: its record is damaged; skipped (run 'tessera fsck')", hex);
-			continue;
-		}
-		info = (struct tsr_layer_info){
-			.has_parent = rec.has_parent, .parent = rec.parent,
-			.size = rec.size, .created = rec.created, .holds = rec.holds,
-			.depth = rec.depth, .entries = rec.entries,
-			.data_chunks = rec.data_chunks, .new_objects = rec.new_objects,
-			.new_stored_bytes = rec.new_stored_bytes,
-		};
-		memcpy(info.id.bytes, k.mv_data, TSR_DIGEST_LEN);
-		r = fn(&info, arg);
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk(store, txn, DB_LAYERS, NULL, 0, layer_list_one, &w);
 	mdb_txn_abort(txn);
 	return r;
+}
+
+struct names_walk_ctx {
+	const struct tsr_layer_id *id;
+	int (*fn)(const char *name, void *arg);
+	void *arg;
+};
+
+static int names_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct names_walk_ctx *c = arg;
+	char name[TSR_NAME_MAX + 1];
+
+	if (v->mv_size != TSR_DIGEST_LEN || memcmp(v->mv_data, c->id->bytes, TSR_DIGEST_LEN) ||
+	    k->mv_size > TSR_NAME_MAX)
+		return 0;
+	memcpy(name, k->mv_data, k->mv_size);
+	name[k->mv_size] = '\0';
+	return c->fn(name, c->arg);
 }
 
 /* Calls fn(name) for each name of id; the walk is over all names (a store
@@ -242,26 +263,9 @@ int tsr_layer_list(struct tsr_store *store,
 static int names_walk(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id,
 		      int (*fn)(const char *name, void *arg), void *arg)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, r = 0;
+	struct names_walk_ctx c = { .id = id, .fn = fn, .arg = arg };
 
-	rc = mdb_cursor_open(txn, store->dbi[DB_LAYER_NAMES], &cur);
-	if (rc)
-		return meta_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		char name[TSR_NAME_MAX + 1];
-
-		if (v.mv_size != TSR_DIGEST_LEN || memcmp(v.mv_data, id->bytes, TSR_DIGEST_LEN) ||
-		    k.mv_size > TSR_NAME_MAX)
-			continue;
-		memcpy(name, k.mv_data, k.mv_size);
-		name[k.mv_size] = '\0';
-		r = fn(name, arg);
-	}
-	mdb_cursor_close(cur);
-	return r;
+	return meta_walk(store, txn, DB_LAYER_NAMES, NULL, 0, names_walk_one, &c);
 }
 
 int tsr_layer_names(struct tsr_store *store, const struct tsr_layer_id *id,
@@ -308,34 +312,30 @@ abort:
 	return r;
 }
 
+static int layer_is_child(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct layer_record rec;
+
+	(void)k;
+	return layer_record_decode(v, &rec) == 0 && rec.has_parent &&
+	       !memcmp(rec.parent.bytes, arg, TSR_DIGEST_LEN);
+}
+
+static int volume_is_child(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct volume_record rec;
+
+	(void)k;
+	return volume_record_decode(v, &rec) == 0 && rec.has_parent &&
+	       !memcmp(rec.parent.bytes, arg, TSR_DIGEST_LEN);
+}
+
 bool layer_has_children(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	bool found = false;
-	int rc;
-
-	if (mdb_cursor_open(txn, store->dbi[DB_LAYERS], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			struct layer_record rec;
-
-			found = layer_record_decode(&v, &rec) == 0 && rec.has_parent &&
-				!memcmp(rec.parent.bytes, id->bytes, TSR_DIGEST_LEN);
-		}
-		mdb_cursor_close(cur);
-	}
-	if (!found && mdb_cursor_open(txn, store->dbi[DB_VOLUMES], &cur) == 0) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !found;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			struct volume_record rec;
-
-			found = volume_record_decode(&v, &rec) == 0 && rec.has_parent &&
-				!memcmp(rec.parent.bytes, id->bytes, TSR_DIGEST_LEN);
-		}
-		mdb_cursor_close(cur);
-	}
-	return found;
+	/* A walk stops at the first child with 1; an error counts as a child
+	 * (refuse removal rather than orphan one). */
+	return meta_walk(store, txn, DB_LAYERS, NULL, 0, layer_is_child, (void *)id->bytes) ||
+	       meta_walk(store, txn, DB_VOLUMES, NULL, 0, volume_is_child, (void *)id->bytes);
 }
 
 static int delete_name(const char *name, void *arg)

@@ -38,43 +38,43 @@ static int digests_reserve(struct layer_map *map, uint64_t want, uint64_t *cap)
 	return 0;
 }
 
+struct apply_ctx {
+	struct layer_map *map;
+	uint64_t *cap;
+};
+
+static int apply_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct apply_ctx *c = arg;
+	struct layer_map *map = c->map;
+	uint64_t idx;
+	int r;
+
+	if (k->mv_size != TSR_DIGEST_LEN + 8 || v->mv_size != TSR_DIGEST_LEN)
+		return -EBADMSG;
+	idx = get_be64((const uint8_t *)k->mv_data + TSR_DIGEST_LEN);
+	if (idx >= map->nchunks)
+		return -EBADMSG;
+	if (buf_is_zero(v->mv_data, TSR_DIGEST_LEN)) {
+		map->slot[idx] = 0;
+		return 0;
+	}
+	r = digests_reserve(map, (uint64_t)map->ndigests + 1, c->cap);
+	if (r)
+		return r;
+	memcpy(map->digests[map->ndigests], v->mv_data, TSR_DIGEST_LEN);
+	map->slot[idx] = ++map->ndigests;
+	return 0;
+}
+
 /* Applies the layer's own entries on top of what the map holds. */
 static int apply_entries(struct tsr_store *store, MDB_txn *txn, struct layer_map *map,
 			 uint64_t *cap)
 {
-	MDB_cursor *cur;
-	MDB_val k = { .mv_size = TSR_DIGEST_LEN, .mv_data = map->id.bytes }, v;
-	int rc, r = 0;
+	struct apply_ctx c = { .map = map, .cap = cap };
 
-	rc = mdb_cursor_open(txn, store->dbi[DB_LAYER_CHUNKS], &cur);
-	if (rc)
-		return meta_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t idx;
-
-		if (k.mv_size != TSR_DIGEST_LEN + 8 ||
-		    memcmp(k.mv_data, map->id.bytes, TSR_DIGEST_LEN))
-			break;
-		idx = get_be64((const uint8_t *)k.mv_data + TSR_DIGEST_LEN);
-		if (v.mv_size != TSR_DIGEST_LEN || idx >= map->nchunks) {
-			r = -EBADMSG;
-			break;
-		}
-		if (buf_is_zero(v.mv_data, TSR_DIGEST_LEN)) {
-			map->slot[idx] = 0;
-			continue;
-		}
-		r = digests_reserve(map, (uint64_t)map->ndigests + 1, cap);
-		if (r)
-			break;
-		memcpy(map->digests[map->ndigests], v.mv_data, TSR_DIGEST_LEN);
-		map->slot[idx] = ++map->ndigests;
-	}
-	mdb_cursor_close(cur);
-	if (r)
-		return r;
-	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : meta_err(rc);
+	return meta_walk(store, txn, DB_LAYER_CHUNKS, map->id.bytes, TSR_DIGEST_LEN, apply_entry,
+			 &c);
 }
 
 static struct layer_map *cached(struct tsr_store *store, const struct tsr_layer_id *id)

@@ -33,40 +33,35 @@ size_t tsr_object_stored_max(const struct tsr_store *store)
 	return codec_bound(store->chunk_size);
 }
 
+struct entries_walk {
+	int (*fn)(uint64_t index, const uint8_t *digest, void *arg);
+	void *arg;
+};
+
+static int entry_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct entries_walk *w = arg;
+
+	if (k->mv_size != TSR_DIGEST_LEN + 8 || v->mv_size != TSR_DIGEST_LEN)
+		return -EBADMSG;
+	return w->fn(get_be64((const uint8_t *)k->mv_data + TSR_DIGEST_LEN),
+		     buf_is_zero(v->mv_data, TSR_DIGEST_LEN) ? NULL : v->mv_data, w->arg);
+}
+
 int tsr_layer_entries(struct tsr_store *store, const struct tsr_layer_id *id,
 		      int (*fn)(uint64_t index, const uint8_t *digest, void *arg), void *arg)
 {
+	struct entries_walk w = { .fn = fn, .arg = arg };
 	struct layer_record rec;
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r;
 
 	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
 	r = layer_record_get(store, txn, id, &rec);
-	if (r)
-		goto out;
-	rc = mdb_cursor_open(txn, store->dbi[DB_LAYER_CHUNKS], &cur);
-	if (rc) {
-		r = meta_err(rc);
-		goto out;
-	}
-	k = (MDB_val){ .mv_size = TSR_DIGEST_LEN, .mv_data = (void *)id->bytes };
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != TSR_DIGEST_LEN + 8 || memcmp(k.mv_data, id->bytes, TSR_DIGEST_LEN))
-			break;
-		if (v.mv_size != TSR_DIGEST_LEN) {
-			r = -EBADMSG;
-			break;
-		}
-		r = fn(get_be64((const uint8_t *)k.mv_data + TSR_DIGEST_LEN),
-		       buf_is_zero(v.mv_data, TSR_DIGEST_LEN) ? NULL : v.mv_data, arg);
-	}
-	mdb_cursor_close(cur);
-out:
+	if (!r)
+		r = meta_walk(store, txn, DB_LAYER_CHUNKS, id->bytes, TSR_DIGEST_LEN, entry_one, &w);
 	mdb_txn_abort(txn);
 	return r;
 }

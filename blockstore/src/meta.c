@@ -162,6 +162,28 @@ int meta_del_prefix(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
 	return rc == MDB_NOTFOUND ? 0 : meta_err(rc);
 }
 
+int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
+	      size_t plen, int (*fn)(const MDB_val *key, const MDB_val *val, void *arg), void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k = { .mv_size = plen, .mv_data = (void *)prefix }, v;
+	int rc, r = 0;
+
+	rc = mdb_cursor_open(txn, store->dbi[db], &cur);
+	if (rc)
+		return meta_err(rc);
+	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0 && !r;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+			break;
+		r = fn(&k, &v, arg);
+	}
+	mdb_cursor_close(cur);
+	if (r)
+		return r;
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : meta_err(rc);
+}
+
 int meta_get_u64(struct tsr_store *store, MDB_txn *txn, const char *key, uint64_t *ret)
 {
 	MDB_val v;

@@ -92,42 +92,39 @@ int tsr_record_del(struct tsr_store *store, const char *ns, const char *key)
 	return meta_txn_commit(txn);
 }
 
+struct record_walk {
+	size_t nsl;
+	int (*fn)(const char *key, const void *val, size_t len, void *arg);
+	void *arg;
+};
+
+static int record_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct record_walk *w = arg;
+	char key[TSR_RECORD_KEY_MAX + 1];
+	size_t kl = k->mv_size - w->nsl;
+
+	if (kl > TSR_RECORD_KEY_MAX)
+		return 0;
+	memcpy(key, (const char *)k->mv_data + w->nsl, kl);
+	key[kl] = '\0';
+	return w->fn(key, v->mv_data, v->mv_size, w->arg);
+}
+
 int tsr_record_list(struct tsr_store *store, const char *ns, const char *prefix,
 		    int (*fn)(const char *key, const void *val, size_t len, void *arg), void *arg)
 {
 	uint8_t k[NS_MAX + 1 + TSR_RECORD_KEY_MAX];
-	char key[TSR_RECORD_KEY_MAX + 1];
-	int plen = record_key(ns, prefix, k), r, rc;
-	size_t nsl = strlen(ns) + 1;
+	struct record_walk w = { .nsl = strlen(ns) + 1, .fn = fn, .arg = arg };
+	int plen = record_key(ns, prefix, k), r;
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val mk, v;
 
 	if (plen < 0)
 		return -EINVAL;
 	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_RECORDS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	mk = (MDB_val){ .mv_size = (size_t)plen, .mv_data = k };
-	for (rc = mdb_cursor_get(cur, &mk, &v, MDB_SET_RANGE); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &mk, &v, MDB_NEXT)) {
-		size_t kl;
-
-		if (mk.mv_size < (size_t)plen || memcmp(mk.mv_data, k, (size_t)plen))
-			break;
-		kl = mk.mv_size - nsl;
-		if (kl > TSR_RECORD_KEY_MAX)
-			continue;
-		memcpy(key, (const char *)mk.mv_data + nsl, kl);
-		key[kl] = '\0';
-		r = fn(key, v.mv_data, v.mv_size, arg);
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk(store, txn, DB_RECORDS, k, (size_t)plen, record_one, &w);
 	mdb_txn_abort(txn);
 	return r;
 }

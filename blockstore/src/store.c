@@ -417,50 +417,57 @@ static uint64_t db_entries(struct tsr_store *store, MDB_txn *txn, enum meta_db d
 	return st.ms_entries;
 }
 
+struct stat_walk {
+	struct tsr_store *store;
+	struct tsr_store_stats *s;
+};
+
+static int stat_object(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct tsr_store_stats *s = ((struct stat_walk *)arg)->s;
+	struct chunk_record rec;
+
+	(void)k;
+	if (chunk_record_decode(v, &rec) == 0) {
+		s->objects++;
+		s->object_bytes += rec.raw_len;
+		s->stored_bytes += rec.stored_len + OBJECT_HEADER_LEN;
+		s->referenced += rec.refcount;
+	}
+	return 0;
+}
+
+static int stat_volume(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct stat_walk *w = arg;
+	char path[64];
+
+	(void)v;
+	if (k->mv_size == 8) {
+		volume_data_path(get_be64(k->mv_data), path, sizeof(path));
+		w->s->volume_bytes += file_allocated_bytes(w->store->dir_fd, path);
+	}
+	return 0;
+}
+
 int tsr_store_stat(struct tsr_store *store, struct tsr_store_stats *ret)
 {
 	struct tsr_store_stats s = { .chunk_size = store->chunk_size, .codec = store->codec };
+	struct stat_walk w = { .store = store, .s = &s };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r;
 
 	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct chunk_record rec;
-
-		if (chunk_record_decode(&v, &rec))
-			continue;
-		s.objects++;
-		s.object_bytes += rec.raw_len;
-		s.stored_bytes += rec.stored_len + OBJECT_HEADER_LEN;
-		s.referenced += rec.refcount;
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk(store, txn, DB_CHUNKS, NULL, 0, stat_object, &w);
+	if (!r)
+		r = meta_walk(store, txn, DB_VOLUMES, NULL, 0, stat_volume, &w);
 	s.layers = db_entries(store, txn, DB_LAYERS);
 	s.volumes = db_entries(store, txn, DB_VOLUMES);
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUMES], &cur);
-	if (!rc) {
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			char path[64];
-
-			if (k.mv_size != 8)
-				continue;
-			volume_data_path(get_be64(k.mv_data), path, sizeof(path));
-			s.volume_bytes += file_allocated_bytes(store->dir_fd, path);
-		}
-		mdb_cursor_close(cur);
-	}
 	mdb_txn_abort(txn);
+	if (r)
+		return r;
 	s.pack_bytes = pack_allocated_bytes(store);
 	s.meta_bytes = file_allocated_bytes(store->dir_fd, TSR_META_DIR "/data.mdb");
 	*ret = s;

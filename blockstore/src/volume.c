@@ -193,31 +193,46 @@ out:
 	return r;
 }
 
-/* Counts the durable chunk states of volume id. */
-static int count_states(struct tsr_store *store, MDB_txn *txn, uint64_t id,
-			uint64_t *ret_written, uint64_t *ret_zeroed)
+struct states_walk {
+	uint64_t nchunks;
+	int (*fn)(uint64_t index, uint8_t state, void *arg);
+	void *arg;
+};
+
+static int states_walk_one(const MDB_val *k, const MDB_val *v, void *arg)
 {
+	struct states_walk *w = arg;
+	uint64_t idx;
+	uint8_t st;
+
+	if (k->mv_size != 16 || v->mv_size != 1)
+		return -EBADMSG;
+	idx = get_be64((const uint8_t *)k->mv_data + 8);
+	st = *(const uint8_t *)v->mv_data;
+	if (idx >= w->nchunks || (st != CHUNK_PRESENT && st != CHUNK_ZEROED))
+		return -EBADMSG;
+	return w->fn(idx, st, w->arg);
+}
+
+int volume_states_walk(struct tsr_store *store, MDB_txn *txn, uint64_t id, uint64_t nchunks,
+		       int (*fn)(uint64_t index, uint8_t state, void *arg), void *arg)
+{
+	struct states_walk w = { .nchunks = nchunks, .fn = fn, .arg = arg };
 	uint8_t prefix[8];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
 
 	put_be64(prefix, id);
-	*ret_written = *ret_zeroed = 0;
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUME_CHUNKS], &cur);
-	if (rc)
-		return meta_err(rc);
-	k = (MDB_val){ .mv_size = sizeof(prefix), .mv_data = prefix };
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 16 || memcmp(k.mv_data, prefix, 8) || v.mv_size != 1)
-			break;
-		if (*(uint8_t *)v.mv_data == CHUNK_PRESENT)
-			(*ret_written)++;
-		else if (*(uint8_t *)v.mv_data == CHUNK_ZEROED)
-			(*ret_zeroed)++;
-	}
-	mdb_cursor_close(cur);
+	return meta_walk(store, txn, DB_VOLUME_CHUNKS, prefix, sizeof(prefix), states_walk_one, &w);
+}
+
+static int count_state(uint64_t index, uint8_t state, void *arg)
+{
+	struct tsr_volume_info *info = arg;
+
+	(void)index;
+	if (state == CHUNK_PRESENT)
+		info->chunks_written++;
+	else
+		info->chunks_zeroed++;
 	return 0;
 }
 
@@ -243,7 +258,8 @@ static int volume_info_load(struct tsr_store *store, MDB_txn *txn, uint64_t id,
 	ret->has_parent = rec.has_parent;
 	ret->parent = rec.parent;
 	ret->created = rec.created;
-	r = count_states(store, txn, id, &ret->chunks_written, &ret->chunks_zeroed);
+	r = volume_states_walk(store, txn, id,
+			       (rec.size + store->chunk_size - 1) >> store->chunk_shift, count_state, ret);
 	if (r)
 		return r;
 	volume_data_path(id, path, sizeof(path));
@@ -271,36 +287,36 @@ int tsr_volume_stat(struct tsr_store *store, const char *name,
 	return r;
 }
 
+struct list_walk {
+	struct tsr_store *store;
+	MDB_txn *txn;
+	int (*fn)(const struct tsr_volume_info *info, void *arg);
+	void *arg;
+};
+
+static int list_one(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct list_walk *w = arg;
+	struct tsr_volume_info info;
+	int r;
+
+	(void)k;
+	if (v->mv_size != 8)
+		return -EBADMSG;
+	r = volume_info_load(w->store, w->txn, get_be64(v->mv_data), &info);
+	return r ? r : w->fn(&info, w->arg);
+}
+
 int tsr_volume_list(struct tsr_store *store,
 		    int (*fn)(const struct tsr_volume_info *info, void *arg), void *arg)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	struct list_walk w = { .store = store, .fn = fn, .arg = arg };
+	int r = meta_txn_begin(store, false, &w.txn);
 
-	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUME_NAMES], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct tsr_volume_info info;
-
-		if (v.mv_size != 8) {
-			r = -EBADMSG;
-			break;
-		}
-		r = volume_info_load(store, txn, get_be64(v.mv_data), &info);
-		if (!r)
-			r = fn(&info, arg);
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	r = meta_walk(store, w.txn, DB_VOLUME_NAMES, NULL, 0, list_one, &w);
+	mdb_txn_abort(w.txn);
 	return r;
 }
 
@@ -321,36 +337,12 @@ void volume_free(struct tsr_volume *vol)
 	free(vol);
 }
 
-static int load_states(struct tsr_volume *vol, MDB_txn *txn)
+static int load_state(uint64_t index, uint8_t state, void *arg)
 {
-	struct tsr_store *store = vol->store;
-	uint8_t prefix[8];
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	struct tsr_volume *vol = arg;
 
-	put_be64(prefix, vol->id);
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUME_CHUNKS], &cur);
-	if (rc)
-		return meta_err(rc);
-	k = (MDB_val){ .mv_size = sizeof(prefix), .mv_data = prefix };
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t idx;
-		uint8_t st;
-
-		if (k.mv_size != 16 || memcmp(k.mv_data, prefix, 8))
-			break;
-		idx = get_be64((const uint8_t *)k.mv_data + 8);
-		st = v.mv_size == 1 ? *(uint8_t *)v.mv_data : 0xff;
-		if (idx >= vol->nchunks || (st != CHUNK_PRESENT && st != CHUNK_ZEROED)) {
-			mdb_cursor_close(cur);
-			return -EBADMSG;
-		}
-		atomic_store_explicit(&vol->state[idx], st, memory_order_relaxed);
-	}
-	mdb_cursor_close(cur);
-	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : meta_err(rc);
+	atomic_store_explicit(&vol->state[index], state, memory_order_relaxed);
+	return 0;
 }
 
 static int volume_load(struct tsr_store *store, const char *name, struct tsr_volume **ret)
@@ -398,7 +390,7 @@ static int volume_load(struct tsr_store *store, const char *name, struct tsr_vol
 		r = -ENOMEM;
 		goto fail_txn;
 	}
-	r = load_states(vol, txn);
+	r = volume_states_walk(store, txn, vol->id, vol->nchunks, load_state, vol);
 	mdb_txn_abort(txn);
 	if (r)
 		goto fail;
