@@ -174,7 +174,7 @@ int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void
 		return meta_err(rc);
 	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0 && !r;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
+		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)))
 			break;
 		r = fn(&k, &v, arg);
 	}
