@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What each Snapshots method does to the store, and how a restart repairs
+ * what a killed daemon left half done.
+ *
+ * A view or an active snapshot is a volume named after its key
+ * (snap_name_of), on its parent's layer or, without a parent, holding a
+ * fresh ext4.  A committed snapshot is a layer, held by a layer name made
+ * from its key: tsr_volume_commit publishes the layer under that name (a
+ * layer of identical content gains a hold and the name instead), and
+ * Remove drops that hold and name.  A view of a committed snapshot is a
+ * volume on its layer too, mounted read-only: its lifetime, its crash
+ * recovery and the pin on its parent are then those of every volume, at
+ * the cost of one metadata record.
+ *
+ * Crash ordering (each record put and each store call is durable when it
+ * returns):
+ *   Prepare  volume created (+ mkfs) -> record put.  A crash between leaves
+ *            a volume without record: removed on restart.
+ *   Commit   pending record of NAME (volume, from_key) -> layer published
+ *            under its name, the volume gone -> record of NAME final ->
+ *            record of KEY deleted.  Restart: a pending record whose layer
+ *            name resolves is finished; one whose volume still exists is
+ *            dropped (the active snapshot is intact).
+ *   Remove   volume removed / layer hold dropped -> record deleted.
+ *            Restart: a record whose volume or layer name is gone is
+ *            deleted.
+ */
+#include "internal.h"
+
+#include <tessera/volume_fs.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LABEL_PAIR_MAX 4096       /* containerd's bound on key + value */
+#define BUSY_RETRY_MS 10000       /* the kernel releasing a FUSE file */
+#define BUSY_RETRY_STEP_MS 20
+
+int snaps_init(struct snaps *s, struct tsr_store *store,
+	       const struct tsr_snapshotter_options *opts)
+{
+	memset(s, 0, sizeof(*s));
+	s->store = store;
+	s->fuse_mount = strdup(opts->fuse_mount);
+	if (!s->fuse_mount)
+		return -ENOMEM;
+	s->volume_size = opts->volume_size ? opts->volume_size
+					   : TSR_SNAPSHOTTER_SIZE_DEFAULT;
+	s->chunk_size = tsr_store_chunk_size(store);
+	s->log = opts->log;
+	s->log_arg = opts->log_arg;
+	pthread_rwlock_init(&s->lock, NULL);
+	return 0;
+}
+
+void snaps_fini(struct snaps *s)
+{
+	free(s->fuse_mount);
+	pthread_rwlock_destroy(&s->lock);
+}
+
+void snaps_log(struct snaps *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (s->log)
+		s->log(s->log_arg, line);
+	else
+		fprintf(stderr, "tessera: serve: %s\n", line);
+}
+
+static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int check_key(const char *what, const char *key, char *err, size_t errlen)
+{
+	if (!*key)
+		return fail(-EINVAL, err, errlen, "%s is empty", what);
+	if (strlen(key) > TSR_RECORD_KEY_MAX)
+		return fail(-EINVAL, err, errlen, "%s is longer than %d bytes", what,
+			    TSR_RECORD_KEY_MAX);
+	return 0;
+}
+
+static int check_labels(const struct snap_label *l, size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!*l[i].key)
+			return fail(-EINVAL, err, errlen, "empty label key");
+		if (strlen(l[i].key) + strlen(l[i].val) > LABEL_PAIR_MAX)
+			return fail(-EINVAL, err, errlen, "label %.64s: key and value "
+				    "exceed %d bytes", l[i].key, LABEL_PAIR_MAX);
+	}
+	return 0;
+}
+
+static int set_labels(struct snap_rec *rec, const struct snap_label *l, size_t n)
+{
+	int r = 0;
+
+	snap_rec_labels_clear(rec);
+	for (size_t i = 0; !r && i < n; i++)
+		r = snap_rec_label_set(rec, l[i].key, l[i].val);
+	return r;
+}
+
+struct child_ctx {
+	const char *key;
+	bool found;
+};
+
+static int find_child(const char *key, const struct snap_rec *rec, void *arg)
+{
+	struct child_ctx *ctx = arg;
+
+	(void)key;
+	if (rec && strcmp(rec->parent, ctx->key) == 0) {
+		ctx->found = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int has_children(struct snaps *s, const char *key, bool *ret)
+{
+	struct child_ctx ctx = { key, false };
+	int r = snap_rec_list(s->store, find_child, &ctx);
+
+	if (r < 0)
+		return r;
+	*ret = ctx.found;
+	return 0;
+}
+
+/* Retries fn while the volume is busy: the kernel releases a FUSE file (a
+ * loop device's autoclear) a moment after the unmount containerd waited
+ * for. */
+static void busy_wait(int *waited_ms)
+{
+	usleep(BUSY_RETRY_STEP_MS * 1000);
+	*waited_ms += BUSY_RETRY_STEP_MS;
+}
+
+static int volume_remove(struct snaps *s, const char *name)
+{
+	int waited = 0, r;
+
+	while ((r = tsr_volume_remove(s->store, name)) == -EBUSY &&
+	       waited < BUSY_RETRY_MS)
+		busy_wait(&waited);
+	return r == -ENOENT ? 0 : r;
+}
+
+int snaps_mount_of(struct snaps *s, const struct snap_rec *rec, struct snap_mount *m)
+{
+	char hex[TSR_ID_HEX_LEN + 1];
+	int n;
+
+	memset(m, 0, sizeof(*m));
+	m->type = "ext4";
+	m->options[m->n_options++] = "loop";
+	if (rec->kind == SNAP_COMMITTED) {
+		tsr_layer_id_to_hex(&rec->layer, hex);
+		n = snprintf(m->source, sizeof(m->source), "%s/layers/%s", s->fuse_mount, hex);
+	} else {
+		n = snprintf(m->source, sizeof(m->source), "%s/volumes/%s", s->fuse_mount,
+			     rec->volume);
+	}
+	if (n < 0 || (size_t)n >= sizeof(m->source))
+		return -ENAMETOOLONG;
+	if (rec->kind == SNAP_ACTIVE) {
+		m->options[m->n_options++] = "rw";
+		m->options[m->n_options++] = TSR_VOLUME_FS_EXT4_RW_OPTIONS;
+	} else {
+		/* Nothing to replay: its writer unmounted it cleanly. */
+		m->options[m->n_options++] = "ro";
+		m->options[m->n_options++] = "noload";
+	}
+	return 0;
+}
+
+/* ---- Prepare, View ---------------------------------------------------------------- */
+
+static int make_fs(struct snaps *s, const char *volume, char *err, size_t errlen)
+{
+	char path[PATH_MAX], msg[256] = "";
+	int r;
+
+	snprintf(path, sizeof(path), "%s/volumes/%s", s->fuse_mount, volume);
+	r = tsr_volume_fs_make(path, s->chunk_size, NULL, msg, sizeof(msg));
+	if (r < 0)
+		return fail(r, err, errlen, "making the filesystem: %s%s%s",
+			    tsr_strerror(r), msg[0] ? ": " : "", msg);
+	return 0;
+}
+
+int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
+		  struct snap_rec **ret_rec, char *err, size_t errlen)
+{
+	struct snap_rec *rec = NULL, *prec = NULL;
+	char name[SNAP_NAME_LEN + 1];
+	bool created = false;
+	int r;
+
+	r = check_key("key", a->key, err, errlen);
+	if (!r)
+		r = check_labels(a->labels, a->n_labels, err, errlen);
+	if (r)
+		return r;
+	pthread_rwlock_wrlock(&s->lock);
+	r = snap_rec_get(s->store, a->key, &rec);
+	if (r == 0) {
+		r = fail(-EEXIST, err, errlen, "snapshot %s already exists", a->key);
+		goto out;
+	}
+	if (r != -ENOENT)
+		goto store_err;
+	rec = NULL;
+	if (*a->parent) {
+		r = snap_rec_get(s->store, a->parent, &prec);
+		if (r == -ENOENT) {
+			r = fail(-ENOENT, err, errlen, "parent snapshot %s does not exist",
+				 a->parent);
+			goto out;
+		}
+		if (r)
+			goto store_err;
+		if (prec->kind != SNAP_COMMITTED || prec->pending) {
+			r = fail(-EINVAL, err, errlen, "parent %s is not a committed "
+				 "snapshot", a->parent);
+			goto out;
+		}
+	}
+	snap_name_of(a->key, name);
+	r = tsr_volume_create(s->store, name, prec ? 0 : s->volume_size,
+			      prec ? &prec->layer : NULL);
+	if (r == -EEXIST) {
+		/* Left by a crash before its record was written. */
+		r = volume_remove(s, name);
+		if (!r)
+			r = tsr_volume_create(s->store, name, prec ? 0 : s->volume_size,
+					      prec ? &prec->layer : NULL);
+	}
+	if (r)
+		goto store_err;
+	created = true;
+	if (!prec) {
+		r = make_fs(s, name, err, errlen);
+		if (r)
+			goto out;
+	}
+	rec = snap_rec_new(view ? SNAP_VIEW : SNAP_ACTIVE);
+	if (!rec ||
+	    (r = snap_rec_set(&rec->parent, a->parent)) != 0 ||
+	    (r = snap_rec_set(&rec->volume, name)) != 0 ||
+	    (r = set_labels(rec, a->labels, a->n_labels)) != 0) {
+		r = -ENOMEM;
+		goto store_err;
+	}
+	rec->created_ns = rec->updated_ns = snap_now_ns();
+	r = snap_rec_put(s->store, a->key, rec);
+	if (r)
+		goto store_err;
+	*ret_rec = rec;
+	rec = NULL;
+	goto out;
+store_err:
+	fail(r, err, errlen, "%s", tsr_strerror(r));
+out:
+	if (r && created)
+		volume_remove(s, name);
+	pthread_rwlock_unlock(&s->lock);
+	snap_rec_free(rec);
+	snap_rec_free(prec);
+	return r;
+}
+
+/* ---- Commit ------------------------------------------------------------------------ */
+
+int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
+		 char *err, size_t errlen)
+{
+	struct snap_rec *rec = NULL, *crec = NULL;
+	char lname[SNAP_NAME_LEN + 1];
+	struct tsr_layer_id id;
+	struct tsr_volume *vol;
+	int r, waited = 0;
+
+	r = check_key("name", name, err, errlen);
+	if (!r)
+		r = check_key("key", a->key, err, errlen);
+	if (!r)
+		r = check_labels(a->labels, a->n_labels, err, errlen);
+	if (r)
+		return r;
+	pthread_rwlock_wrlock(&s->lock);
+	r = snap_rec_get(s->store, a->key, &rec);
+	if (r == -ENOENT) {
+		r = fail(r, err, errlen, "snapshot %s does not exist", a->key);
+		goto out;
+	}
+	if (r)
+		goto store_err;
+	if (rec->kind != SNAP_ACTIVE) {
+		r = fail(-EBUSY, err, errlen, "snapshot %s is not active", a->key);
+		goto out;
+	}
+	r = snap_rec_get(s->store, name, &crec);
+	if (r == 0) {
+		r = fail(-EEXIST, err, errlen, "snapshot %s already exists", name);
+		goto out;
+	}
+	if (r != -ENOENT)
+		goto store_err;
+	snap_name_of(name, lname);
+	crec = snap_rec_new(SNAP_COMMITTED);
+	if (!crec ||
+	    (r = snap_rec_set(&crec->parent, rec->parent)) != 0 ||
+	    (r = snap_rec_set(&crec->volume, rec->volume)) != 0 ||
+	    (r = snap_rec_set(&crec->layer_name, lname)) != 0 ||
+	    (r = snap_rec_set(&crec->from_key, a->key)) != 0 ||
+	    (r = set_labels(crec, a->labels, a->n_labels)) != 0) {
+		r = -ENOMEM;
+		goto store_err;
+	}
+	crec->pending = true;
+	crec->created_ns = crec->updated_ns = snap_now_ns();
+	r = snap_rec_put(s->store, name, crec);
+	if (r)
+		goto store_err;
+	/* Durable: the pending record.  From here a restart finishes the
+	 * commit if the layer got published, or drops the record. */
+	for (;;) {
+		r = tsr_volume_open(s->store, rec->volume, &vol);
+		if (r)
+			break;
+		r = tsr_volume_commit(vol, lname, NULL, &id);  /* consumes vol */
+		if (r != -EBUSY || waited >= BUSY_RETRY_MS)
+			break;
+		busy_wait(&waited);
+	}
+	if (r) {
+		snap_rec_del(s->store, name);
+		if (r == -EBUSY)
+			r = fail(r, err, errlen, "snapshot %s is in use (still mounted?)",
+				 a->key);
+		else
+			goto store_err;
+		goto out;
+	}
+	/* Durable: the layer under lname; the volume is gone. */
+	crec->pending = false;
+	crec->has_layer = true;
+	crec->layer = id;
+	snap_rec_set(&crec->volume, "");
+	snap_rec_set(&crec->from_key, "");
+	r = snap_rec_put(s->store, name, crec);
+	if (!r)
+		r = snap_rec_del(s->store, a->key);
+	if (r)
+		goto store_err;
+	goto out;
+store_err:
+	fail(r, err, errlen, "%s", tsr_strerror(r));
+out:
+	pthread_rwlock_unlock(&s->lock);
+	snap_rec_free(rec);
+	snap_rec_free(crec);
+	return r;
+}
+
+/* ---- Remove, Stat, Update, Usage, Cleanup ------------------------------------------- */
+
+int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
+{
+	struct snap_rec *rec = NULL;
+	bool children;
+	int r;
+
+	pthread_rwlock_wrlock(&s->lock);
+	r = snap_rec_get(s->store, key, &rec);
+	if (r == -ENOENT) {
+		r = fail(r, err, errlen, "snapshot %s does not exist", key);
+		goto out;
+	}
+	if (r)
+		goto store_err;
+	if (rec->pending) {
+		r = fail(-EBUSY, err, errlen, "snapshot %s is being committed", key);
+		goto out;
+	}
+	r = has_children(s, key, &children);
+	if (r)
+		goto store_err;
+	if (children) {
+		r = fail(-ENOTEMPTY, err, errlen, "snapshot %s has children", key);
+		goto out;
+	}
+	if (rec->kind == SNAP_COMMITTED) {
+		r = tsr_layer_remove(s->store, &rec->layer, rec->layer_name);
+		if (r == -ENOENT)
+			r = 0;  /* gone already: only the record is left */
+		if (r == -EBUSY) {
+			r = fail(r, err, errlen, "the layer of snapshot %s has children "
+				 "outside the snapshotter", key);
+			goto out;
+		}
+	} else {
+		r = volume_remove(s, rec->volume);
+		if (r == -EBUSY) {
+			r = fail(r, err, errlen, "snapshot %s is in use (still mounted?)",
+				 key);
+			goto out;
+		}
+	}
+	if (!r)
+		r = snap_rec_del(s->store, key);
+	if (r)
+		goto store_err;
+	goto out;
+store_err:
+	fail(r, err, errlen, "%s", tsr_strerror(r));
+out:
+	pthread_rwlock_unlock(&s->lock);
+	snap_rec_free(rec);
+	return r;
+}
+
+int snaps_stat_locked(struct snaps *s, const char *key, struct snap_rec **ret_rec,
+		      char *err, size_t errlen)
+{
+	struct snap_rec *rec;
+	int r = snap_rec_get(s->store, key, &rec);
+
+	if (r == 0 && rec->pending) {
+		snap_rec_free(rec);
+		r = -ENOENT;
+	}
+	if (r == -ENOENT)
+		return fail(r, err, errlen, "snapshot %s does not exist", key);
+	if (r)
+		return fail(r, err, errlen, "%s", tsr_strerror(r));
+	*ret_rec = rec;
+	return 0;
+}
+
+static const char *label_in(const struct snap_label *l, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(l[i].key, key) == 0)
+			return l[i].val;
+	return NULL;
+}
+
+int snaps_update(struct snaps *s, const char *key, const struct snap_label *labels,
+		 size_t n_labels, char *const *paths, size_t n_paths,
+		 struct snap_rec **ret_rec, char *err, size_t errlen)
+{
+	struct snap_rec *rec = NULL;
+	int r = check_labels(labels, n_labels, err, errlen);
+
+	if (r)
+		return r;
+	for (size_t i = 0; i < n_paths; i++)
+		if (strcmp(paths[i], "labels") != 0 && strncmp(paths[i], "labels.", 7) != 0)
+			return fail(-EINVAL, err, errlen, "cannot update field %.64s "
+				    "of snapshot %s", paths[i], key);
+	pthread_rwlock_wrlock(&s->lock);
+	r = snaps_stat_locked(s, key, &rec, err, errlen);
+	if (r)
+		goto out;
+	if (!n_paths)
+		r = set_labels(rec, labels, n_labels);
+	for (size_t i = 0; !r && i < n_paths; i++) {
+		if (strcmp(paths[i], "labels") == 0)
+			r = set_labels(rec, labels, n_labels);
+		else
+			r = snap_rec_label_set(rec, paths[i] + 7,
+					       label_in(labels, n_labels, paths[i] + 7));
+	}
+	rec->updated_ns = snap_now_ns();
+	if (!r)
+		r = snap_rec_put(s->store, key, rec);
+	if (r) {
+		fail(r, err, errlen, "%s", tsr_strerror(r));
+		goto out;
+	}
+	*ret_rec = rec;
+	rec = NULL;
+out:
+	pthread_rwlock_unlock(&s->lock);
+	snap_rec_free(rec);
+	return r;
+}
+
+/*
+ * Usage is what the snapshot added to the store itself.  An active
+ * snapshot or a view: the chunks written to its volume, whole and
+ * uncompressed (chunks written x chunk size).  A committed one: the bytes
+ * of the chunk objects its layer stored first (compressed, as stored).  A
+ * chunk shared with other layers (dedup) counts once, in the layer that
+ * stored it first, so the sizes of all committed snapshots add up to the
+ * store's object bytes.  Inodes are not known (0).
+ */
+int snaps_usage(struct snaps *s, const char *key, int64_t *ret_size, int64_t *ret_inodes,
+		char *err, size_t errlen)
+{
+	struct tsr_volume_info vi;
+	struct tsr_layer_info li;
+	struct snap_rec *rec;
+	uint64_t bytes;
+	int r;
+
+	pthread_rwlock_rdlock(&s->lock);
+	r = snaps_stat_locked(s, key, &rec, err, errlen);
+	if (r)
+		goto out;
+	if (rec->kind == SNAP_COMMITTED) {
+		r = tsr_layer_stat(s->store, &rec->layer, &li);
+		bytes = li.new_stored_bytes;
+	} else {
+		r = tsr_volume_stat(s->store, rec->volume, &vi);
+		bytes = vi.chunks_written * s->chunk_size;
+	}
+	if (r) {
+		fail(r, err, errlen, "%s", tsr_strerror(r));
+	} else {
+		*ret_size = (int64_t)bytes;
+		*ret_inodes = rec->inodes;
+	}
+	snap_rec_free(rec);
+out:
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}
+
+int snaps_cleanup(struct snaps *s, char *err, size_t errlen)
+{
+	struct tsr_gc_stats st;
+	int r;
+
+	/* GC is safe beside the store's other users; keep methods that
+	 * change snapshots out meanwhile all the same. */
+	pthread_rwlock_rdlock(&s->lock);
+	r = tsr_store_gc(s->store, NULL, &st);
+	pthread_rwlock_unlock(&s->lock);
+	if (r)
+		return fail(r, err, errlen, "gc: %s", tsr_strerror(r));
+	snaps_log(s, "cleanup: %llu objects removed, %llu -> %llu bytes allocated",
+		  (unsigned long long)st.objects_removed,
+		  (unsigned long long)st.allocated_before,
+		  (unsigned long long)st.allocated_after);
+	return 0;
+}
+
+/* ---- restart recovery ----------------------------------------------------------------- */
+
+struct rec_list {
+	char **keys;
+	struct snap_rec **recs;
+	size_t n, cap;
+};
+
+static int collect(const char *key, const struct snap_rec *rec, void *arg)
+{
+	struct rec_list *l = arg;
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	if (!rec)
+		return 0;  /* damaged: left alone */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **k = realloc(l->keys, cap * sizeof(*k));
+		struct snap_rec **rr;
+
+		if (!k)
+			return -ENOMEM;
+		l->keys = k;
+		rr = realloc(l->recs, cap * sizeof(*rr));
+		if (!rr)
+			return -ENOMEM;
+		l->recs = rr;
+		l->cap = cap;
+	}
+	/* A copy: rec belongs to the walk. */
+	r = snap_rec_encode(rec, &buf, &len);
+	if (r)
+		return r;
+	r = snap_rec_decode(buf, len, &l->recs[l->n]);
+	free(buf);
+	if (r)
+		return r;
+	l->keys[l->n] = strdup(key);
+	if (!l->keys[l->n]) {
+		snap_rec_free(l->recs[l->n]);
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
+}
+
+static void rec_list_free(struct rec_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->keys[i]);
+		snap_rec_free(l->recs[i]);
+	}
+	free(l->keys);
+	free(l->recs);
+	memset(l, 0, sizeof(*l));
+}
+
+static bool volume_exists(struct snaps *s, const char *name)
+{
+	struct tsr_volume_info vi;
+
+	return *name && tsr_volume_stat(s->store, name, &vi) == 0;
+}
+
+static void recover_pending(struct snaps *s, const char *name, struct snap_rec *rec)
+{
+	struct tsr_layer_id id;
+
+	if (tsr_layer_resolve(s->store, rec->layer_name, &id) == 0) {
+		rec->pending = false;
+		rec->has_layer = true;
+		rec->layer = id;
+		snap_rec_set(&rec->volume, "");
+		if (snap_rec_put(s->store, name, rec) == 0 && *rec->from_key)
+			snap_rec_del(s->store, rec->from_key);
+		snaps_log(s, "recovery: finished the commit of %s", name);
+		snap_rec_set(&rec->from_key, "");
+		return;
+	}
+	snap_rec_del(s->store, name);
+	if (volume_exists(s, rec->volume))
+		snaps_log(s, "recovery: undid the unfinished commit of %s", name);
+	else
+		snaps_log(s, "recovery: commit of %s lost: neither its layer nor its "
+			  "volume exists", name);
+}
+
+struct orphans {
+	struct rec_list *live;
+	char **names;
+	size_t n;
+};
+
+static int find_orphan(const struct tsr_volume_info *vi, void *arg)
+{
+	struct orphans *o = arg;
+	char **names;
+
+	if (strncmp(vi->name, SNAP_NAME_PREFIX, strlen(SNAP_NAME_PREFIX)) != 0)
+		return 0;
+	for (size_t i = 0; i < o->live->n; i++)
+		if (strcmp(o->live->recs[i]->volume, vi->name) == 0)
+			return 0;
+	names = realloc(o->names, (o->n + 1) * sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	o->names = names;
+	o->names[o->n] = strdup(vi->name);
+	if (!o->names[o->n])
+		return -ENOMEM;
+	o->n++;
+	return 0;
+}
+
+int snaps_recover(struct snaps *s)
+{
+	struct rec_list l = { 0 };
+	struct orphans o = { .live = &l };
+	struct tsr_layer_id id;
+	struct snap_rec *rec;
+	int r;
+
+	pthread_rwlock_wrlock(&s->lock);
+	r = snap_rec_list(s->store, collect, &l);
+	for (size_t i = 0; !r && i < l.n; i++)
+		if (l.recs[i]->pending)
+			recover_pending(s, l.keys[i], l.recs[i]);
+	rec_list_free(&l);
+	if (!r)
+		r = snap_rec_list(s->store, collect, &l);
+	for (size_t i = 0; !r && i < l.n; i++) {
+		rec = l.recs[i];
+		if (rec->kind == SNAP_COMMITTED) {
+			if (tsr_layer_resolve(s->store, rec->layer_name, &id) == 0 &&
+			    memcmp(&id, &rec->layer, sizeof(id)) == 0)
+				continue;
+			snaps_log(s, "recovery: dropped %s: its layer is gone", l.keys[i]);
+		} else {
+			if (volume_exists(s, rec->volume))
+				continue;
+			snaps_log(s, "recovery: dropped %s: its volume is gone", l.keys[i]);
+		}
+		snap_rec_del(s->store, l.keys[i]);
+		snap_rec_set(&rec->volume, "");
+	}
+	if (!r)
+		r = tsr_volume_list(s->store, find_orphan, &o);
+	for (size_t i = 0; i < o.n; i++) {
+		if (!r && volume_remove(s, o.names[i]) == 0)
+			snaps_log(s, "recovery: removed volume %s (no snapshot uses it)",
+				  o.names[i]);
+		free(o.names[i]);
+	}
+	free(o.names);
+	rec_list_free(&l);
+	pthread_rwlock_unlock(&s->lock);
+	return r;
+}

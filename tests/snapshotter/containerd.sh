@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# tessera as containerd's snapshotter, for real: `tessera serve` and a
+# containerd 1.6 of the test's own (root, state, sockets, config under a
+# temp dir), runc, loop devices, ext4.
+#
+#  1. An OCI image built offline (umoci + busybox-static, 2 layers; layer 2
+#     changes a 64 MiB file by 3 bytes and adds a file):
+#     `ctr images import --snapshotter tessera`; layer 2 adds a few chunks.
+#  2. `ctr run --rm`: files of both layers read, one written.
+#  3. A running container writes 4 KiB into the 64 MiB file (fsync): the
+#     store grows by at most 1 MiB (du), its volume by a few chunks.
+#  4. `ctr snapshots` prepare / mounts / commit / view / ls / info / usage /
+#     label / rm, and a filtered List through containerd.
+#  5. Malformed HTTP/2, gRPC and protobuf input (h2_garbage.py): error
+#     statuses or closed connections; containerd is served throughout.
+#  6. kill -9 of `tessera serve` between two imports; restart (the stale
+#     FUSE mount is cleaned); the second import and a run work; `tessera
+#     fsck` (through the control socket) is clean.
+#  7. `ctr images rm --sync` of both images -> containerd GC -> Remove and
+#     Cleanup: no snapshot, no layer left, the store's space comes back.
+#
+# Usage: containerd.sh TESSERA_CLI
+# Exit 0 pass, 1 fail, 77 skip.  KEEP=1 keeps the temp dir.
+set -uo pipefail
+
+CLI=${1:?usage: containerd.sh TESSERA_CLI}
+HERE=$(cd "$(dirname "$0")" && pwd)
+T0=$SECONDS
+
+skip() { echo "skipped: containerd: $*"; exit 77; }
+[ "$(id -u)" -eq 0 ] || skip "needs root"
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+[ -c /dev/loop-control ] || skip "no /dev/loop-control"
+for t in containerd ctr runc umoci skopeo busybox mkfs.ext4 debugfs du; do
+	command -v "$t" >/dev/null || skip "needs $t"
+done
+/usr/bin/python3 -c 'import hpack' 2>/dev/null || skip "needs python3-hpack"
+BUSYBOX=$(command -v busybox)
+file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
+	{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || skip "needs busybox-static"
+
+W=$(mktemp -d /var/tmp/tsr-ctrd.XXXXXX)
+S=$W/store SOCK=$W/tessera.sock MNT=$W/fuse CD=$W/ctrd
+SERVE_PID= CTRD_PID=
+pass=0 failc=0
+ok() { echo "PASS: $*"; pass=$((pass + 1)); }
+ko() { echo "FAIL: $*"; failc=$((failc + 1)); }
+t() { echo "$((SECONDS - T0))s"; }
+
+cleanup() {
+	set +e
+	if [ -n "$CTRD_PID" ]; then
+		for c in $(ctr --address "$CD/containerd.sock" task ls -q 2>/dev/null); do
+			ctr --address "$CD/containerd.sock" task kill -s KILL "$c" >/dev/null 2>&1
+		done
+		sleep 0.5
+		kill "$CTRD_PID" 2>/dev/null; wait "$CTRD_PID" 2>/dev/null
+	fi
+	# Whatever containerd left mounted over our images.
+	grep -F " $W/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do
+		[ "$m" = "$MNT" ] || umount -l "$m"
+	done
+	if [ -n "$SERVE_PID" ]; then
+		kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null
+	fi
+	mountpoint -q "$MNT" && umount -l "$MNT"
+	if [ -n "${KEEP:-}" ]; then echo "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+C() { ctr --address "$CD/containerd.sock" "$@"; }
+CS() { C snapshots --snapshotter tessera "$@"; }
+RUN() { C run --rm --snapshotter tessera --runc-root "$W/runc" --fifo-dir "$W/fifo" "$@"; }
+TS() { "$CLI" --store "$S" "$@"; }
+
+start_serve() {
+	rm -f "$SOCK"  # a killed daemon's: wait for the new one's
+	"$CLI" --store "$S" serve --socket "$SOCK" --mount "$MNT" --size 1G \
+		>>"$W/serve.log" 2>&1 &
+	SERVE_PID=$!
+	for _ in $(seq 100); do [ -S "$SOCK" ] && return 0; sleep 0.1; done
+	ko "tessera serve did not come up: $(tail -3 "$W/serve.log")"; exit 1
+}
+
+# Retries while containerd's connection to the restarted snapshotter is in
+# its reconnect back-off (Unavailable), at most 10 times.
+retry() {
+	local i
+	for i in $(seq 10); do
+		"$@" >"$W/retry.out" 2>&1 && { cat "$W/retry.out"; return 0; }
+		grep -qi 'unavailable\|connection\|transport' "$W/retry.out" || break
+		sleep 1
+	done
+	cat "$W/retry.out"
+	return 1
+}
+
+# ---- the daemons --------------------------------------------------------------
+TS init >/dev/null || { ko "tessera init"; exit 1; }
+start_serve
+mkdir -p "$CD"
+cat >"$CD/config.toml" <<EOF
+version = 2
+root = "$CD/root"
+state = "$CD/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CD/containerd.sock"
+[ttrpc]
+  address = "$CD/containerd.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$CD/opt"
+[proxy_plugins]
+  [proxy_plugins.tessera]
+    type = "snapshot"
+    address = "$SOCK"
+EOF
+containerd --config "$CD/config.toml" >"$CD/log" 2>&1 &
+CTRD_PID=$!
+for _ in $(seq 50); do C version >/dev/null 2>&1 && break; sleep 0.1; done
+C version >/dev/null 2>&1 || { ko "containerd did not start: $(tail -3 "$CD/log")"; exit 1; }
+ok "tessera serve and containerd up ($(t))"
+
+# ---- 1. the image -------------------------------------------------------------------
+L=$W/layout B=$W/bundle R=$W/bundle/rootfs
+{ umoci init --layout "$L" && umoci new --image "$L:t" &&
+  umoci unpack --image "$L:t" "$B"; } >/dev/null || { ko "umoci"; exit 1; }
+mkdir -p "$R/bin" "$R/data" "$R/tmp"
+cp "$BUSYBOX" "$R/bin/busybox"; ln -s busybox "$R/bin/sh"
+echo one >"$R/data/l1"
+head -c 64M /dev/urandom >"$R/data/big"
+umoci repack --refresh-bundle --image "$L:t" "$B" >/dev/null || ko "umoci repack 1"
+printf 'XYZ' | dd of="$R/data/big" bs=1 seek=$((32 << 20)) conv=notrunc status=none
+echo two >"$R/data/l2"
+umoci repack --refresh-bundle --image "$L:t" "$B" >/dev/null || ko "umoci repack 2"
+BIGSUM=$(sha256sum <"$R/data/big" | cut -c1-64)
+skopeo copy -q "oci:$L:t" "oci-archive:$W/img1.tar:test/img1:t" || ko "skopeo 1"
+# A second image on the first: one more layer.
+echo three >"$R/data/l3"
+umoci repack --refresh-bundle --image "$L:t" "$B" >/dev/null || ko "umoci repack 3"
+skopeo copy -q "oci:$L:t" "oci-archive:$W/img2.tar:test/img2:t" || ko "skopeo 2"
+
+s0=$SECONDS
+if C images import --snapshotter tessera "$W/img1.tar" >"$W/import1.log" 2>&1; then
+	ok "ctr images import img1 ($((SECONDS - s0))s)"
+else
+	ko "ctr images import img1: $(tail -3 "$W/import1.log")"; exit 1
+fi
+CS ls >"$W/ls1"
+n=$(grep -c Committed "$W/ls1")
+[ "$n" -eq 2 ] && ok "2 committed snapshots after import" || ko "$n committed snapshots: $(cat "$W/ls1")"
+TOP=$(C images ls | awk '$1=="test/img1:t"{print $3}')
+L2=$(awk 'NR>1 && NF==3 {print $1}' "$W/ls1" | head -1)
+if [ -n "$L2" ]; then
+	u=$(CS usage -b "$L2" | awk 'NR==2{print $2, $3}')
+	read -r entries new < <(TS layer ls | awk '$2 ~ /^ctrd-/ && $4 != "-" {print $6, $7}')
+	echo "layer 2: usage (bytes, inodes) $u; $entries chunks in its own map," \
+	     "${new} of them new objects (the rest dedup against layer 1)"
+	if [ -n "$new" ] && [ "$new" -le 16 ] && [ "${u%% *}" -le $((2 << 20)) ]; then
+		ok "layer 2 (3 bytes changed in a 64 MiB file + one small file) adds $new chunks, usage ${u%% *} bytes"
+	else
+		ko "layer 2 adds ${new:-?} chunks, usage ${u%% *}: $(TS layer ls)"
+	fi
+else
+	ko "no child snapshot in: $(cat "$W/ls1")"
+fi
+
+# ---- 2. ctr run -------------------------------------------------------------------------
+s0=$SECONDS
+out=$(RUN test/img1:t c1 /bin/sh -c 'cat /data/l1 /data/l2; busybox sha256sum /data/big;
+	echo written >/data/w; cat /data/w' 2>&1)
+if [ "$(echo "$out" | head -3 | tr '\n' ' ')" = "one two $BIGSUM  /data/big " ] &&
+   echo "$out" | grep -qx written; then
+	ok "ctr run reads both layers and writes ($((SECONDS - s0))s)"
+else
+	ko "ctr run: $out"
+fi
+
+# ---- 3. a 4 KiB write into the 64 MiB file -------------------------------------------
+C run -d --snapshotter tessera --runc-root "$W/runc" --fifo-dir "$W/fifo" test/img1:t c2 \
+	/bin/sh -c 'sleep 300' >/dev/null 2>&1 || ko "ctr run -d"
+for _ in $(seq 50); do C task ls | grep -q 'c2.*RUNNING' && break; sleep 0.1; done
+vol=$(TS volume ls | awk '$1 ~ /^ctrd-/ {print $1}' | head -1)
+C task exec --exec-id sync0 c2 /bin/busybox sync
+sleep 1
+du0=$(du -sk "$S" | cut -f1)
+w0=$(TS volume stat "$vol" | awk -F': *' '/^chunks written/ {print $2+0}')
+C task exec --exec-id w c2 /bin/sh -c \
+	'busybox dd if=/dev/urandom of=/data/big bs=4096 count=1 seek=7000 conv=notrunc,fsync 2>/dev/null; busybox sync'
+sleep 1
+du1=$(du -sk "$S" | cut -f1)
+w1=$(TS volume stat "$vol" | awk -F': *' '/^chunks written/ {print $2+0}')
+grow=$((du1 - du0))
+echo "4 KiB write into the 64 MiB file: store grew ${grow} KiB, volume chunks written $w0 -> $w1"
+[ "$grow" -le 1024 ] && ok "4 KiB write into a 64 MiB file grows the store by ${grow} KiB (<= 1 MiB), $((w1 - w0)) chunks" ||
+	ko "4 KiB write grew the store by ${grow} KiB"
+u=$(CS usage -b c2 | awk 'NR==2{print $2, $3}')
+echo "usage of the container's snapshot: $u"
+C task kill -s KILL c2 >/dev/null 2>&1
+for _ in $(seq 50); do C task ls | grep -q 'c2.*STOPPED' && break; sleep 0.1; done
+C task rm c2 >/dev/null 2>&1; C container rm c2 >/dev/null 2>&1 || ko "container rm c2"
+
+# ---- 4. ctr snapshots ---------------------------------------------------------------------
+if CS prepare s-active "$L2" >/dev/null && CS mounts /mnt s-active | grep -q "ext4.*loop,rw"; then
+	ok "snapshots prepare + mounts (ext4 loop rw)"
+else ko "snapshots prepare/mounts: $(CS mounts /mnt s-active 2>&1)"; fi
+CS commit s-commit s-active && ok "snapshots commit" || ko "snapshots commit"
+CS view s-view s-commit >/dev/null && CS mounts /mnt s-view | grep -q "loop,ro" &&
+	ok "snapshots view (read-only)" || ko "snapshots view"
+CS label s-commit test.label=hello >/dev/null && CS info s-commit | grep -q '"test.label": "hello"' &&
+	ok "snapshots label + info" || ko "snapshots label: $(CS info s-commit)"
+CS usage s-commit | grep -q s-commit && ok "snapshots usage" || ko "snapshots usage"
+CS ls | grep -q s-view && ok "snapshots ls" || ko "snapshots ls"
+CS rm s-commit 2>/dev/null && ko "removing a snapshot with a child worked" ||
+	ok "snapshots rm of a parent with a child is refused"
+CS rm s-view && CS rm s-commit && ! CS ls | grep -q 's-' && ok "snapshots rm" ||
+	ko "snapshots rm: $(CS ls)"
+
+# ---- 5. malformed input ------------------------------------------------------------------
+if /usr/bin/python3 "$HERE/h2_garbage.py" "$SOCK" >"$W/garbage.log" 2>&1; then
+	ok "malformed HTTP/2, gRPC, protobuf: $(grep -c PASS "$W/garbage.log") cases answered with errors"
+else
+	ko "malformed input: $(grep -v PASS "$W/garbage.log" | head -5)"
+fi
+kill -0 "$SERVE_PID" 2>/dev/null && CS ls >/dev/null && ok "still serving containerd after them" ||
+	ko "tessera serve died or stopped serving"
+
+# ---- 6. kill -9 between two imports ----------------------------------------------------------
+kill -9 "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null; SERVE_PID=
+grep -qF " $MNT " /proc/mounts && ok "after kill -9 the FUSE mount is stale: $(stat "$MNT" 2>&1 | sed 's/.*: //')"
+start_serve
+grep -q "cleaned a stale FUSE mount" "$W/serve.log" && ok "restart cleaned the stale FUSE mount" ||
+	ko "no stale mount cleaned: $(tail -3 "$W/serve.log")"
+s0=$SECONDS
+if retry C images import --snapshotter tessera "$W/img2.tar" >"$W/import2.log" 2>&1; then
+	ok "second import after kill -9 and restart ($((SECONDS - s0))s)"
+else
+	ko "second import: $(tail -3 "$W/import2.log")"
+fi
+out=$(retry RUN test/img2:t c3 /bin/sh -c 'cat /data/l1 /data/l2 /data/l3' 2>&1)
+[ "$(echo "$out" | tr '\n' ' ')" = "one two three " ] && ok "run of the second image" ||
+	ko "run after restart: $out"
+TS fsck >"$W/fsck.log" 2>&1 && ok "tessera fsck clean (through the daemon)" ||
+	ko "fsck: $(tail -5 "$W/fsck.log")"
+
+# ---- 7. images rm + GC -> Remove + Cleanup --------------------------------------------------------
+before=$(du -sk "$S" | cut -f1)
+C images rm --sync test/img1:t test/img2:t >/dev/null 2>&1 || ko "ctr images rm"
+sleep 1
+left=$(CS ls | tail -n +2 | wc -l)
+layers=$(TS layer ls | tail -n +2 | grep -c . || true)
+after=$(du -sk "$S" | cut -f1)
+echo "store: ${before} KiB before images rm, ${after} KiB after; $left snapshots, $layers layers left"
+[ "$left" -eq 0 ] && [ "$layers" -eq 0 ] && ok "images rm removed every snapshot and layer" ||
+	ko "left after images rm: $(CS ls) $(TS layer ls)"
+[ "$after" -lt $((before / 4)) ] && ok "the store's space came back (${before} -> ${after} KiB)" ||
+	ko "store space: ${before} -> ${after} KiB"
+grep -q 'cleanup:' "$W/serve.log" && ok "containerd called Cleanup" || ko "no Cleanup call"
+
+echo "containerd: $pass passed, $failc failed ($(t))"
+[ "$failc" -eq 0 ]
