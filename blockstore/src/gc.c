@@ -127,6 +127,8 @@ static void punch_garbage(struct tsr_store *store, struct object_list *garbage)
 {
 	size_t i = 0;
 
+	if (!garbage->n)
+		return; /* v may be NULL: qsort must not see it (UBSan) */
 	qsort(garbage->v, garbage->n, sizeof(*garbage->v), cmp_location);
 	while (i < garbage->n) {
 		struct chunk_record run = garbage->v[i].rec;
