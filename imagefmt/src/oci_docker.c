@@ -128,8 +128,10 @@ int oci_open_docker(struct ctx *c, struct tsr_oci_image *img)
 		snprintf(tmp, sizeof(tmp), "tmp/%zu", nw);
 		r = oci_want_init(c, &w[nw], m ? m : "", oci_wpath(c, "%s", tmp),
 			      i ? UINT64_MAX : TSR_OCI_JSON_MAX, -1, NULL);
-		if (r)
+		if (r) {
+			free(w[nw].dest); /* not yet counted in nw */
 			goto out;
+		}
 		for (k = 0; k < nw; k++)
 			if (!strcmp(w[k].member, w[nw].member))
 				break;
@@ -145,9 +147,12 @@ int oci_open_docker(struct ctx *c, struct tsr_oci_image *img)
 			r = oci_fail(c, -ENOENT, "member '%s' (in manifest.json): "
 				 "not in the archive", w[i].member);
 	for (i = 0; !r && i < nw; i++) {
+		/* path is set only on success: on failure w[i] keeps its own */
 		r = docker_place(c, &w[i], &path);
-		free(w[i].dest);
-		w[i].dest = path;
+		if (!r) {
+			free(w[i].dest);
+			w[i].dest = path;
+		}
 	}
 	if (r)
 		goto out;

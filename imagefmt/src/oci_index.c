@@ -547,10 +547,11 @@ int oci_open_oci(struct ctx *c, struct tsr_oci_image *img)
 			idx = j;
 			continue;
 		}
-		json_decref(j);
+		/* mt may point into j: check it before dropping j */
 		if (!r && !is_manifest_type(mt))
 			r = oci_fail(c, -ENOTSUP, "%s: media type '%s' is not an "
 				 "image manifest", what, mt);
+		json_decref(j);
 		if (r) {
 			free(bytes);
 			break;
