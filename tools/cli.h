@@ -98,6 +98,7 @@ extern const struct cli_cmd cli_cmd_fsck;   /* cmd_maint.c */
 extern const struct cli_cmd cli_cmd_mount;  /* cmd_mount.c */
 extern const struct cli_cmd cli_cmd_umount; /* cmd_mount.c */
 extern const struct cli_cmd cli_cmd_vhost;  /* cmd_vhost.c */
+extern const struct cli_cmd cli_cmd_serve;  /* cmd_serve.c */
 extern const struct cli_cmd cli_cmd_image;  /* cmd_image.c */
 extern const struct cli_cmd cli_volume_cmds[];  /* ended by a zero entry */
 extern const struct cli_cmd cli_layer_cmds[];   /* ended by a zero entry */

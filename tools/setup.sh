@@ -19,6 +19,9 @@ PACKAGES=(
   qemu-system-x86 qemu-utils busybox-static clang-14 libclang-rt-14-dev
   # OCI image tests: images built offline, compared with umoci unpack
   umoci skopeo debootstrap libcap2-bin attr python3
+  # containerd snapshotter: HTTP/2, protobuf, the containerd API protos; tests
+  libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
+  golang-github-containerd-containerd-dev containerd runc python3-hpack
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -45,7 +45,8 @@ static const struct cli_cmd help_cmd = {
 static const struct cli_cmd *const commands[] = {
 	&cli_cmd_init,  &volume_group,  &cli_cmd_commit, &layer_group,
 	&cli_cmd_image, &cli_cmd_df,    &cli_cmd_gc,     &cli_cmd_fsck,
-	&cli_cmd_mount, &cli_cmd_umount, &cli_cmd_vhost, &help_cmd,
+	&cli_cmd_mount, &cli_cmd_umount, &cli_cmd_vhost, &cli_cmd_serve,
+	&help_cmd,
 	NULL,
 };
 

@@ -295,7 +295,7 @@ pass "--rootfs --rw on a volume: writes survive a remount; without --rw it is re
 t volume create blank --size 64M || fail "volume create blank"
 expect 1 "blank holds no filesystem" mount --rootfs blank "$R"
 check_clean "after --rootfs on a volume without a filesystem"
-expect 1 "no such volume or layer" mount --rootfs nothing-here "$R"
+expect 1 "no such image, volume or layer" mount --rootfs nothing-here "$R"
 check_clean "after --rootfs of an unknown name"
 expect 1 "is a layer, which is read-only" mount --rootfs layer:base "$R" --rw
 check_clean "after --rw on a layer"
