@@ -107,7 +107,7 @@ int cli_control_forward(const char *store_dir, int argc, char **argv, int *ret_s
 	struct iovec iov;
 	uint8_t *req, status[4];
 	size_t len = 12, off;
-	int fds[CONTROL_NFDS], dir_fd, sock, r;
+	int fds[CONTROL_NFDS], dir_fd = -1, sock, r;
 
 	if (argc > CONTROL_MAX_ARGS)
 		return 0;

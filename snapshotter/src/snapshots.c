@@ -525,7 +525,7 @@ int snaps_usage(struct snaps *s, const char *key, int64_t *ret_size, int64_t *re
 {
 	struct tsr_volume_info vi;
 	struct tsr_layer_info li;
-	struct snap_rec *rec;
+	struct snap_rec *rec = NULL;
 	uint64_t bytes;
 	int r;
 
