@@ -104,8 +104,8 @@ LID=$(tsr commit lb --name base) || { echo "FAIL: commit"; exit 1; }
 check "harness mounts the store" start_harness || exit 1
 
 # ---- namespace -------------------------------------------------------------
-check "ls MNT shows layers and volumes" \
-	test "$(ls "$MNT" | tr '\n' ' ')" = "layers volumes "
+check "ls MNT shows images, layers and volumes" \
+	test "$(ls "$MNT" | tr '\n' ' ')" = "images layers volumes "
 check "ls MNT/volumes lists the volumes" \
 	test "$(ls "$MNT/volumes" | tr '\n' ' ')" = "e f1 f2 f3 v "
 check "ls MNT/layers lists the layer and by-name" \
