@@ -239,15 +239,16 @@ mkfifo "$tmp/fifo"
 holder_pid=$!
 exec 3>"$tmp/fifo"          # unblocks the holder's open of the fifo
 locked=no
-# A loaded machine may take seconds to start the holder: wait up to 30 s.
+# Wait (up to 30 s on a loaded machine) until the holder owns the store: the
+# lock file names it.  Asking earlier could take the lock from under it.
 for _ in $(seq 1 300); do
-  t volume ls
-  if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q "locked by pid $holder_pid"; then
-    locked=yes
-    break
-  fi
+  [ "$(cat "$store/lock" 2>/dev/null)" = "$holder_pid" ] && break
   sleep 0.1
 done
+t volume ls
+if [ "$rc" -eq 1 ] && printf '%s' "$err" | grep -q "locked by pid $holder_pid"; then
+  locked=yes
+fi
 check "a second process is told the store is locked by pid $holder_pid" [ "$locked" = yes ]
 printf 'x' >&3 || true     # the holder may be gone if it failed; no SIGPIPE death
 exec 3>&-
