@@ -33,7 +33,7 @@ ctest --test-dir build --output-on-failure --timeout 1200 || status=1
 if [ "$asan" = 1 ]; then
   echo "== build (ASan + UBSan) =="
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTSR_SANITIZE=ON >/dev/null
-  cmake --build build-asan -j "$jobs"
+  cmake --build build-asan -j "$jobs" --target unit_tests
   echo "== tests: unit under ASan + UBSan =="
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan -L unit --output-on-failure --timeout 1200 || status=1
