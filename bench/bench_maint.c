@@ -27,16 +27,6 @@
 
 #include "bench_util.h"
 
-/* CPU seconds (user + system) of this process so far. */
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* ---- gc ----------------------------------------------------------------------- */
 
 /* One variant: layers of random (or text) data committed into one store,

@@ -190,6 +190,9 @@ void bench_first_write(void)
 
 /* ---- commit --------------------------------------------------------------- */
 
+/* The kinds: "random" and "text" are generated (bench_util.c); "file" is
+ * the first --size bytes of --source (all of it when --size is not given or
+ * is larger), e.g. a tar of a typical image's files. */
 void bench_commit(void)
 {
 	char *kinds = strdup(O.kinds), *save = NULL;
@@ -198,7 +201,8 @@ void bench_commit(void)
 	rng_seed(&r, O.seed ^ 0xc0);
 	vocab_init(O.seed);
 	for (char *k = strtok_r(kinds, ",", &save); k; k = strtok_r(NULL, ",", &save)) {
-		enum data_kind kind;
+		enum data_kind kind = DATA_RANDOM;
+		bool from_file = !strcmp(k, "file");
 		struct tsr_open_options oo = { .workers = O.workers };
 		struct tsr_store *st;
 		struct tsr_volume *vol;
@@ -206,38 +210,69 @@ void bench_commit(void)
 		struct tsr_layer_info li;
 		struct tsr_store_stats ss;
 		char path[4200], sname[64], sz[32];
-		uint64_t t0, t1;
-		double sec;
+		uint64_t t0, t1, size = O.size;
+		double sec, cpu0, cpu;
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-		kind = data_kind_of(k, "commit");
+		if (from_file) {
+			uint64_t fsz;
+
+			if (!O.source)
+				die("commit: kind 'file' needs --source FILE");
+			fsz = file_size(O.source);
+			if (!O.size_set || size > fsz)
+				size = fsz;
+			if (size < IO_SIZE)
+				die("commit: %s is smaller than 4 KiB", O.source);
+		} else {
+			kind = data_kind_of(k, "commit");
+		}
 		snprintf(sname, sizeof(sname), "commit-%s", k);
 		st = store_new(sname, &oo, path, sizeof(path));
-		CHECK(tsr_volume_create(st, "vol", O.size, NULL));
+		CHECK(tsr_volume_create(st, "vol", size, NULL));
 		CHECK(tsr_volume_open(st, "vol", &vol));
 		t0 = now_ns();
-		volume_fill(vol, O.size, kind, &r);
+		if (from_file)
+			volume_fill_file(vol, size, O.source);
+		else
+			volume_fill(vol, size, kind, &r);
 		note("commit %s: wrote and flushed %s in %.1f s; committing", k,
-		     size_text(O.size, sz, sizeof(sz)), (double)(now_ns() - t0) / 1e9);
+		     size_text(size, sz, sizeof(sz)), (double)(now_ns() - t0) / 1e9);
+		/* CPU of the process (every thread) during the commit only. */
+		cpu0 = cpu_seconds();
 		t0 = now_ns();
 		CHECK(tsr_volume_commit(vol, NULL, NULL, &id));
 		t1 = now_ns();
+		cpu = cpu_seconds() - cpu0;
 		sec = (double)(t1 - t0) / 1e9;
 		CHECK(tsr_layer_stat(st, &id, &li));
 		CHECK(tsr_store_stat(st, &ss));
 		printf("{\"bench\":\"commit\",\"param\":\"%s\",\"bytes\":%" PRIu64
 		       ",\"chunk_size\":%" PRIu32 ",\"workers\":%u,\"online_cpus\":%ld"
 		       ",\"seconds\":%.3f,\"bytes_per_s\":%.0f,\"mb_s\":%.1f,\"mib_s\":%.1f"
+		       ",\"cpu_seconds\":%.3f,\"cpu_s_per_gib\":%.3f,\"cpus_used\":%.2f"
 		       ",\"stored_bytes\":%" PRIu64 ",\"pack_bytes\":%" PRIu64
-		       ",\"objects\":%" PRIu64 ",\"ratio\":%.3f}\n",
-		       k, O.size, ss.chunk_size, O.workers, ncpu, sec, (double)O.size / sec,
-		       (double)O.size / sec / 1e6, (double)O.size / sec / (double)MiB,
+		       ",\"objects\":%" PRIu64 ",\"ratio\":%.3f",
+		       k, size, ss.chunk_size, O.workers, ncpu, sec, (double)size / sec,
+		       (double)size / sec / 1e6, (double)size / sec / (double)MiB,
+		       cpu, cpu / ((double)size / (double)GiB), cpu / sec,
 		       li.new_stored_bytes, ss.pack_bytes, ss.objects,
-		       li.new_stored_bytes ? (double)O.size / (double)li.new_stored_bytes : 0.0);
+		       li.new_stored_bytes ? (double)size / (double)li.new_stored_bytes : 0.0);
+		if (from_file) {
+			fputs(",\"source\":\"", stdout);
+			for (const char *c = O.source; *c; c++)
+				if (*c == '"' || *c == '\\')
+					printf("\\%c", *c);
+				else if ((unsigned char)*c >= 0x20)
+					putchar(*c);
+			putchar('"');
+		}
+		puts("}");
 		fflush(stdout);
-		note("commit %s: %.2f s, %.1f MB/s, stored %" PRIu64 " bytes (%.2fx)", k, sec,
-		     (double)O.size / sec / 1e6, li.new_stored_bytes,
-		     li.new_stored_bytes ? (double)O.size / (double)li.new_stored_bytes : 0.0);
+		note("commit %s: %.2f s, %.1f MB/s, %.2f CPU-s (%.2f CPU-s/GiB, %.2f CPUs), "
+		     "stored %" PRIu64 " bytes (%.2fx)", k, sec, (double)size / sec / 1e6, cpu,
+		     cpu / ((double)size / (double)GiB), cpu / sec, li.new_stored_bytes,
+		     li.new_stored_bytes ? (double)size / (double)li.new_stored_bytes : 0.0);
 		tsr_store_close(st);
 		if (!O.keep)
 			rm_rf(path);

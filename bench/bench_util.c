@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -368,6 +369,51 @@ void volume_fill(struct tsr_volume *vol, uint64_t size, enum data_kind kind, str
 	}
 	free(buf);
 	CHECK(tsr_volume_flush(vol));
+}
+
+void volume_fill_file(struct tsr_volume *vol, uint64_t size, const char *path)
+{
+	uint8_t *buf = malloc(IMPORT_PIECE);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (!buf)
+		die("out of memory");
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	for (uint64_t off = 0; off < size; off += IMPORT_PIECE) {
+		size_t n = size - off < IMPORT_PIECE ? (size_t)(size - off) : IMPORT_PIECE;
+		ssize_t got = pread(fd, buf, n, (off_t)off);
+
+		if (got < 0)
+			die("%s: %s", path, strerror(errno));
+		if ((size_t)got != n)
+			die("%s: short read at %" PRIu64, path, off);
+		CHECK(tsr_volume_write(vol, buf, n, off));
+	}
+	close(fd);
+	free(buf);
+	CHECK(tsr_volume_flush(vol));
+}
+
+uint64_t file_size(const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) < 0)
+		die("%s: %s", path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		die("%s: not a regular file", path);
+	return (uint64_t)sb.st_size;
+}
+
+double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 void commit_layer(struct tsr_store *st, const char *name, uint64_t size,

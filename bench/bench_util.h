@@ -48,6 +48,7 @@ struct opts {
 	unsigned layers;          /* gc: layers committed */
 	const char *pack_bytes;   /* gc: "default,64M,48M" (TESSERA_PACK_BYTES) */
 	const char *thread_list;  /* verify: "1,2" (NULL: that) */
+	const char *source;       /* commit: the file kind "file" commits */
 	bool size_set, duration_set, kinds_set, phases_set;
 };
 
@@ -115,6 +116,12 @@ uint64_t read_tree(const char *path);
 /* Writes size bytes (random or text) into vol in 1 MiB pieces, flushes. */
 void volume_fill(struct tsr_volume *vol, uint64_t size, enum data_kind kind,
 		 struct rng *r);
+/* Writes the first size bytes of the file path into vol the same way. */
+void volume_fill_file(struct tsr_volume *vol, uint64_t size, const char *path);
+/* Size of the file path (dies if it is not a readable regular file). */
+uint64_t file_size(const char *path);
+/* CPU seconds (user + system) of the whole process so far, all threads. */
+double cpu_seconds(void);
 /* A new volume of random data committed as layer name. */
 void import_layer(struct tsr_store *st, const char *name, uint64_t size,
 		  struct rng *r, struct tsr_layer_id *ret);

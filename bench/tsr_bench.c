@@ -5,6 +5,7 @@
  *   tsr_bench first-write [options]   4 KiB first write (copy-up of one chunk)
  *                                     + flush into a child of parents of growing size
  *   tsr_bench commit [options]        commit throughput, random vs compressible data
+ *                                     (generated, or the bytes of --source FILE)
  *   tsr_bench randread [options]      4 KiB random reads of a layer, cold and cached
  *   tsr_bench gc [options]            gc throughput after removing half the layers
  *   tsr_bench fsck [options]          fsck throughput (digest check of every object)
@@ -81,6 +82,7 @@ static void usage(FILE *f)
 		"               rounds of a 4 KiB write into a chunk the child has not written\n"
 		"               + tsr_volume_flush; p50/p99/mean per size and p50(last)/p50(first)\n"
 		"  commit       commit throughput of a volume of random and of text-like data\n"
+		"               (or of a file's bytes: --source); CPU-seconds per GiB\n"
 		"  randread     4 KiB random reads of a committed layer, cold and cached\n"
 		"  gc           commit --layers layers of random data (--size in all), remove\n"
 		"               every other one, time tsr_store_gc; per --pack-bytes variant\n"
@@ -103,8 +105,11 @@ static void usage(FILE *f)
 		"  --sizes LIST       parent sizes (default 1M,16M,256M,1G)\n"
 		"  --rounds N         rounds per size (default 200)\n"
 		"commit:\n"
-		"  --size SIZE        volume size (default 1G)\n"
-		"  --kinds LIST       data kinds: random,text (default both)\n"
+		"  --size SIZE        volume size (default 1G; with file: the file's size)\n"
+		"  --kinds LIST       data kinds: random,text,file (default random,text;\n"
+		"                     with --source: file)\n"
+		"  --source FILE      kind file commits the first --size bytes of FILE\n"
+		"                     (e.g. a tar of a typical image's files)\n"
 		"randread:\n"
 		"  --size SIZE        layer size (default 1G)\n"
 		"  --working-set SIZE cached phase: span of the reads (default 256M)\n"
@@ -177,7 +182,7 @@ int main(int argc, char **argv)
 {
 	enum { OPT_DIR = 256, OPT_KEEP, OPT_CHUNK, OPT_SEED, OPT_WORKERS, OPT_SIZES,
 	       OPT_ROUNDS, OPT_SIZE, OPT_KINDS, OPT_WS, OPT_CACHE, OPT_THREADS,
-	       OPT_DURATION, OPT_OPS, OPT_PHASES, OPT_LAYERS, OPT_PACK_BYTES };
+	       OPT_DURATION, OPT_OPS, OPT_PHASES, OPT_LAYERS, OPT_PACK_BYTES, OPT_SOURCE };
 	static const struct option lo[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "dir", required_argument, NULL, OPT_DIR },
@@ -197,6 +202,7 @@ int main(int argc, char **argv)
 		{ "phases", required_argument, NULL, OPT_PHASES },
 		{ "layers", required_argument, NULL, OPT_LAYERS },
 		{ "pack-bytes", required_argument, NULL, OPT_PACK_BYTES },
+		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const struct {
@@ -300,6 +306,9 @@ int main(int argc, char **argv)
 		case OPT_PACK_BYTES:
 			O.pack_bytes = optarg;
 			break;
+		case OPT_SOURCE:
+			O.source = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -322,6 +331,10 @@ int main(int argc, char **argv)
 	}
 	if (O.size < IO_SIZE)
 		die("--size must be at least 4 KiB");
+	if (O.source && !O.kinds_set)
+		O.kinds = "file";
+	if (O.source && strcmp(bench, "commit"))
+		die("--source: only the commit benchmark takes it");
 
 	if (!strcmp(bench, "gen")) {
 		bench_gen();
