@@ -375,8 +375,11 @@ static int pack_buf_alloc(const struct tsr_store *store, const struct chunk_reco
 	return *ret ? 0 : -ENOMEM;
 }
 
-int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
-		     const struct chunk_record *rec, void *dst)
+/* Reads an object and verifies it: its header against rec and digest, its
+ * payload by decompressing it into chunk (raw_len bytes) and hashing.
+ * *ret_buf (malloc'd) holds the header and the stored payload. */
+static int read_verified(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+			 const struct chunk_record *rec, void *chunk, uint8_t **ret_buf)
 {
 	uint8_t *buf, check[TSR_DIGEST_LEN];
 	int r = pack_buf_alloc(store, rec, &buf);
@@ -386,59 +389,56 @@ int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LE
 	r = pack_read_checked(store, digest, rec, buf);
 	if (!r)
 		r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
-				     rec->stored_len, dst, rec->raw_len);
+				     rec->stored_len, chunk, rec->raw_len);
 	if (!r)
-		r = digest_chunk(store, dst, rec->raw_len, check);
+		r = digest_chunk(store, chunk, rec->raw_len, check);
 	if (!r && memcmp(check, digest, TSR_DIGEST_LEN))
 		r = -EBADMSG;
-	free(buf);
+	if (r) {
+		free(buf);
+		return r;
+	}
+	*ret_buf = buf;
+	return 0;
+}
+
+int pack_read_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		     const struct chunk_record *rec, void *dst)
+{
+	uint8_t *buf;
+	int r = read_verified(store, digest, rec, dst, &buf);
+
+	if (!r)
+		free(buf);
 	return r;
 }
 
 int pack_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		     const struct chunk_record *rec, void *payload, void *scratch)
 {
-	uint8_t *buf, check[TSR_DIGEST_LEN];
-	int r = pack_buf_alloc(store, rec, &buf);
+	uint8_t *buf;
+	int r = read_verified(store, digest, rec, scratch, &buf);
 
 	if (r)
 		return r;
-	r = pack_read_checked(store, digest, rec, buf);
-	if (!r)
-		r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
-				     rec->stored_len, scratch, rec->raw_len);
-	if (!r)
-		r = digest_chunk(store, scratch, rec->raw_len, check);
-	if (!r && memcmp(check, digest, TSR_DIGEST_LEN))
-		r = -EBADMSG;
-	if (!r)
-		memcpy(payload, buf + OBJECT_HEADER_LEN, rec->stored_len);
+	memcpy(payload, buf + OBJECT_HEADER_LEN, rec->stored_len);
 	free(buf);
-	return r;
+	return 0;
 }
 
 int pack_copy_object(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		     const struct chunk_record *rec, void *scratch,
 		     struct chunk_record *ret_rec)
 {
-	uint8_t *buf, check[TSR_DIGEST_LEN];
-	int r = pack_buf_alloc(store, rec, &buf);
+	uint8_t *buf;
+	/* Verify before copying: compaction must not carry damage forward
+	 * under a fresh header. */
+	int r = read_verified(store, digest, rec, scratch, &buf);
 
 	if (r)
 		return r;
-	r = pack_read_checked(store, digest, rec, buf);
-	/* Verify before copying: compaction must not carry damage forward
-	 * under a fresh header. */
-	if (!r)
-		r = codec_decompress((enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
-				     rec->stored_len, scratch, rec->raw_len);
-	if (!r)
-		r = digest_chunk(store, scratch, rec->raw_len, check);
-	if (!r && memcmp(check, digest, TSR_DIGEST_LEN))
-		r = -EBADMSG;
-	if (!r)
-		r = pack_append(store, digest, (enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
-				rec->stored_len, rec->raw_len, ret_rec);
+	r = pack_append(store, digest, (enum tsr_codec)rec->codec, buf + OBJECT_HEADER_LEN,
+			rec->stored_len, rec->raw_len, ret_rec);
 	free(buf);
 	return r;
 }
