@@ -79,11 +79,15 @@ static int check_mountpoint(const char *path)
 	char *up;
 	int r = 0;
 
-	if (stat(path, &st))
+	/* statfs first: on a FUSE mount it always asks the daemon, so a dead
+	 * one answers ENOTCONN; stat may still be served from the kernel's
+	 * attribute cache for up to TSR_FUSE_ATTR_TIMEOUT after the daemon
+	 * died, and a mount stacked on the dead one would hide it. */
+	if (statfs(path, &sfs) || stat(path, &st))
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	if (statfs(path, &sfs) || sfs.f_type != FUSE_SUPER_MAGIC)
+	if (sfs.f_type != FUSE_SUPER_MAGIC)
 		return 0;
 	if (asprintf(&up, "%s/..", path) < 0)
 		return -ENOMEM;
@@ -293,9 +297,10 @@ void tsr_fuse_destroy(struct tsr_fuse *fuse)
 
 int tsr_fuse_clean_stale(const char *path)
 {
-	struct stat st;
+	struct statfs sfs;
 
-	if (!stat(path, &st))
+	/* statfs, not stat: see check_mountpoint. */
+	if (!statfs(path, &sfs))
 		return 0;
 	if (errno != ENOTCONN)
 		return -errno;
