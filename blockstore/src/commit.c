@@ -2,8 +2,8 @@
 /*
  * Commit: a volume becomes a layer.  Only the chunks the volume changed are
  * read (cost follows what was written, not the volume size).  Worker
- * threads hash, check the index and compress batches of chunks; the
- * calling thread appends new objects to the pack in chunk order, then
+ * threads hash, check the index and compress chunks; the calling thread
+ * appends new objects to the pack in chunk order, then
  * publishes everything in one LMDB transaction:
  *
  *   1. new objects appended to the active pack (not yet referenced)
@@ -40,17 +40,40 @@ struct commit_item {
 	uint8_t digest[TSR_DIGEST_LEN];
 	enum tsr_codec codec;
 	uint32_t stored_len;
-	uint8_t *payload;            /* batch buffer slot, when !exists */
+	uint8_t *payload;            /* pipe buffer, when !exists */
 	int err;
 };
 
-struct commit_batch {
+/*
+ * The pipeline: worker threads claim changed chunks in chunk order and work
+ * on them in parallel; the calling thread takes the finished ones in the
+ * same order, appends their objects to the pack and starts writeback.  The
+ * items live in a ring of `slots` entries: a worker may claim item k only
+ * once item k - slots has been taken, which bounds memory (slots payload
+ * buffers) without making a fast worker wait for a slow one, as a batch
+ * barrier would.
+ *
+ * Invariant (under lock): taken <= claimed <= taken + slots; the item with
+ * sequence number k lives in slot k % slots while taken <= k < claimed.
+ */
+struct commit_slot {
+	struct commit_item item;
+	bool done;                   /* the worker finished it (under lock) */
+};
+
+struct commit_pipe {
 	struct tsr_volume *vol;
-	struct commit_item *items;
-	size_t n;
-	atomic_size_t next;
-	uint8_t *payloads;           /* n slots of slot_len bytes */
-	size_t slot_len;
+	pthread_mutex_t lock;
+	pthread_cond_t space;        /* a slot was freed, or stop */
+	pthread_cond_t finished;     /* an item was finished */
+	struct commit_slot *slots;
+	uint8_t *payloads;           /* nslots buffers of slot_len bytes */
+	size_t nslots, slot_len;
+	uint64_t total;              /* changed chunks in the volume */
+	uint64_t claimed, taken;     /* sequence numbers */
+	uint64_t scan_pos;           /* next chunk index to look at */
+	uint64_t readahead_to;       /* chunk index the kernel was asked to read up to */
+	bool stop;                   /* an error or the end: workers leave */
 };
 
 static int process_item(struct tsr_volume *vol, MDB_txn *txn, struct codec_ctx *cctx,
@@ -101,10 +124,55 @@ static int process_item(struct tsr_volume *vol, MDB_txn *txn, struct codec_ctx *
 	return 0;
 }
 
+/* Readahead window, in chunks past the newest claimed one: the workers
+ * then find the volume's data in the page cache instead of waiting for one
+ * chunk-sized read after another. */
+#define COMMIT_READAHEAD_CHUNKS 256
+
+/* Claims the next changed chunk; false when there is none or the pipe
+ * stops.  Called with the lock held. */
+static bool pipe_claim(struct commit_pipe *p, struct commit_slot **ret_slot, uint8_t **ret_buf)
+{
+	struct tsr_volume *vol = p->vol;
+	unsigned shift = vol->store->chunk_shift;
+	uint64_t seq;
+	uint8_t st = CHUNK_ABSENT;
+
+	while (!p->stop && p->claimed < p->total && p->claimed >= p->taken + p->nslots)
+		pthread_cond_wait(&p->space, &p->lock);
+	if (p->stop || p->claimed >= p->total)
+		return false;
+	/* The volume is being committed: no writer changes its states. */
+	while (p->scan_pos < vol->nchunks &&
+	       (st = atomic_load(&vol->state[p->scan_pos])) == CHUNK_ABSENT)
+		p->scan_pos++;
+	if (p->scan_pos >= vol->nchunks) {  /* fewer than counted: cannot be */
+		p->stop = true;
+		return false;
+	}
+	seq = p->claimed++;
+	p->slots[seq % p->nslots] = (struct commit_slot){
+		.item = { .idx = p->scan_pos, .state = st },
+	};
+	*ret_slot = &p->slots[seq % p->nslots];
+	*ret_buf = p->payloads + (seq % p->nslots) * p->slot_len;
+	if (p->scan_pos >= p->readahead_to) {
+		uint64_t to = p->scan_pos + COMMIT_READAHEAD_CHUNKS;
+
+		if (to > vol->nchunks)
+			to = vol->nchunks;
+		posix_fadvise(vol->data_fd, (off_t)(p->scan_pos << shift),
+			      (off_t)((to - p->scan_pos) << shift), POSIX_FADV_WILLNEED);
+		p->readahead_to = to;
+	}
+	p->scan_pos++;
+	return true;
+}
+
 static void *commit_worker(void *arg)
 {
-	struct commit_batch *b = arg;
-	struct tsr_store *store = b->vol->store;
+	struct commit_pipe *p = arg;
+	struct tsr_store *store = p->vol->store;
 	struct codec_ctx *cctx = NULL;
 	uint8_t *chunk = malloc(store->chunk_size);
 	MDB_txn *txn = NULL;
@@ -113,14 +181,21 @@ static void *commit_worker(void *arg)
 	r = chunk ? codec_ctx_new(&cctx) : -ENOMEM;
 	if (!r)
 		r = meta_txn_begin(store, false, &txn);
+	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		size_t i = atomic_fetch_add(&b->next, 1);
+		struct commit_slot *slot;
+		uint8_t *buf;
 
-		if (i >= b->n)
+		if (!pipe_claim(p, &slot, &buf))
 			break;
-		b->items[i].err = r ? r : process_item(b->vol, txn, cctx, chunk, &b->items[i],
-						       b->payloads + i * b->slot_len, b->slot_len);
+		pthread_mutex_unlock(&p->lock);
+		slot->item.err = r ? r : process_item(p->vol, txn, cctx, chunk, &slot->item,
+						      buf, p->slot_len);
+		pthread_mutex_lock(&p->lock);
+		slot->done = true;
+		pthread_cond_broadcast(&p->finished);
 	}
+	pthread_mutex_unlock(&p->lock);
 	if (txn)
 		mdb_txn_abort(txn);
 	codec_ctx_free(cctx);
@@ -128,55 +203,58 @@ static void *commit_worker(void *arg)
 	return NULL;
 }
 
-/* Starts the workers of a batch; batch_join() waits for them. */
-struct batch_run {
-	pthread_t threads[64];
-	unsigned started;
-};
-
-static void batch_start(struct tsr_store *store, struct commit_batch *b, struct batch_run *run)
+/* Waits for the item with sequence number p->taken; NULL when the pipe
+ * stopped before it was claimed. */
+static struct commit_item *pipe_next(struct commit_pipe *p)
 {
-	atomic_store(&b->next, 0);
-	run->started = 0;
-	for (unsigned i = 0; i < store->workers && i < 64; i++) {
-		if (pthread_create(&run->threads[i], NULL, commit_worker, b))
+	struct commit_slot *s = &p->slots[p->taken % p->nslots];
+	bool ready;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		ready = p->taken < p->claimed && s->done;
+		if (ready || (p->stop && p->taken >= p->claimed))
 			break;
-		run->started++;
+		pthread_cond_wait(&p->finished, &p->lock);
 	}
+	pthread_mutex_unlock(&p->lock);
+	return ready ? &s->item : NULL;
 }
 
-static int batch_join(struct commit_batch *b, struct batch_run *run)
+/* The item pipe_next() returned was appended: its slot is free. */
+static void pipe_release(struct commit_pipe *p)
 {
-	for (unsigned i = 0; i < run->started; i++)
-		pthread_join(run->threads[i], NULL);
-	/* No thread could start: do the work here. */
-	if (!run->started)
-		commit_worker(b);
-	for (size_t i = 0; i < b->n; i++)
-		if (b->items[i].err)
-			return b->items[i].err;
-	return 0;
+	pthread_mutex_lock(&p->lock);
+	p->taken++;
+	pthread_cond_broadcast(&p->space);
+	pthread_mutex_unlock(&p->lock);
 }
 
-/* In chunk order: record entries and append new objects to the pack
+static void pipe_stop(struct commit_pipe *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->space);
+	pthread_cond_broadcast(&p->finished);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Records the item's entry and appends its object to the pack when new
  * (commit_lock held). */
-static int collect_batch(struct tsr_store *store, struct commit_batch *b,
-			 struct layer_build *res)
+static int collect_item(struct tsr_store *store, const struct commit_item *it,
+			struct layer_build *res)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		struct commit_item *it = &b->items[i];
-		int r;
+	int r;
 
-		if (it->kind == ITEM_SKIP)
-			continue;
-		r = layer_build_entry(res, it->idx, it->kind == ITEM_DATA ? it->digest : NULL);
-		if (!r && it->kind == ITEM_DATA && !it->exists)
-			r = layer_build_object(store, res, it->digest, it->codec, it->payload,
-					       it->stored_len);
-		if (r)
-			return r;
-	}
-	return 0;
+	if (it->err)
+		return it->err;
+	if (it->kind == ITEM_SKIP)
+		return 0;
+	r = layer_build_entry(res, it->idx, it->kind == ITEM_DATA ? it->digest : NULL);
+	if (!r && it->kind == ITEM_DATA && !it->exists)
+		r = layer_build_object(store, res, it->digest, it->codec, it->payload,
+				       it->stored_len);
+	return r;
 }
 
 static int check_name_free(struct tsr_store *store, const char *name)
@@ -200,96 +278,88 @@ static int check_name_free(struct tsr_store *store, const char *name)
 	return r;
 }
 
-static void batch_free(struct commit_batch *b)
+static void pipe_free(struct commit_pipe *p)
 {
-	free(b->items);
-	free(b->payloads);
+	pthread_cond_destroy(&p->finished);
+	pthread_cond_destroy(&p->space);
+	pthread_mutex_destroy(&p->lock);
+	free(p->slots);
+	free(p->payloads);
 }
 
-static int batch_alloc(struct tsr_volume *vol, size_t cap, struct commit_batch *b)
+static int pipe_init(struct tsr_volume *vol, struct commit_pipe *p)
 {
-	b->vol = vol;
-	b->slot_len = codec_bound(vol->store->chunk_size);
-	b->items = calloc(cap, sizeof(*b->items));
-	b->payloads = malloc(cap * b->slot_len);
-	return b->items && b->payloads ? 0 : -ENOMEM;
+	struct tsr_store *store = vol->store;
+
+	*p = (struct commit_pipe){ .vol = vol };
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->space, NULL);
+	pthread_cond_init(&p->finished, NULL);
+	for (uint64_t i = 0; i < vol->nchunks; i++)
+		if (atomic_load(&vol->state[i]) != CHUNK_ABSENT)
+			p->total++;
+	/* About 64 MiB of payload buffers bound memory. */
+	p->nslots = (64ull << 20) / store->chunk_size;
+	if (p->nslots < 4ull * store->workers)
+		p->nslots = 4ull * store->workers;
+	if (p->nslots > 1024)
+		p->nslots = 1024;
+	p->slot_len = codec_bound(store->chunk_size);
+	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	p->payloads = malloc(p->nslots * p->slot_len);
+	return p->slots && p->payloads ? 0 : -ENOMEM;
 }
 
-/* Fills b with the next changed chunks from *pos on, and asks the kernel
- * to read their range ahead: the workers then find it in the page cache
- * instead of waiting for one 64 KiB read after another. */
-static void batch_fill(struct tsr_volume *vol, struct commit_batch *b, size_t cap, uint64_t *pos)
-{
-	unsigned shift = vol->store->chunk_shift;
+/* Writeback is started every this many bytes appended, so the final
+ * fdatasync has little left to write. */
+#define COMMIT_WRITEBACK_EVERY (8u << 20)
 
-	b->n = 0;
-	for (; *pos < vol->nchunks && b->n < cap; (*pos)++) {
-		uint8_t st = atomic_load(&vol->state[*pos]);
-
-		if (st != CHUNK_ABSENT)
-			b->items[b->n++] = (struct commit_item){ .idx = *pos, .state = st };
-	}
-	if (b->n)
-		posix_fadvise(vol->data_fd, (off_t)(b->items[0].idx << shift),
-			      (off_t)((b->items[b->n - 1].idx - b->items[0].idx + 1) << shift),
-			      POSIX_FADV_WILLNEED);
-}
-
-/* A pipeline of two batches: while the workers hash and compress batch
- * k+1, this thread appends batch k to the pack and starts its writeback,
- * so the final fdatasync has little left to write. */
 static int commit_locked(struct tsr_volume *vol, const char *name,
 			 const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
 {
 	struct tsr_store *store = vol->store;
 	struct layer_build res = { 0 };
-	struct commit_batch batch[2] = { { 0 }, { 0 } };
-	struct commit_batch *cur = &batch[0], *prev = NULL;
-	struct batch_run run;
-	uint64_t total = 0, done = 0, pos = 0;
-	size_t cap;
+	struct commit_pipe pipe;
+	pthread_t threads[64];
+	unsigned started = 0;
+	uint64_t appended = 0;
 	int r;
 
-	for (uint64_t i = 0; i < vol->nchunks; i++)
-		if (atomic_load(&vol->state[i]) != CHUNK_ABSENT)
-			total++;
-	/* Two batches of about 32 MiB of payload slots each bound memory. */
-	cap = (32ull << 20) / store->chunk_size;
-	if (cap < 16)
-		cap = 16;
-	if (cap > 512)
-		cap = 512;
-	r = batch_alloc(vol, cap, &batch[0]);
-	if (!r)
-		r = batch_alloc(vol, cap, &batch[1]);
+	r = pipe_init(vol, &pipe);
 	if (r)
 		goto out;
 	if (progress && progress->update)
-		progress->update(progress->arg, 0, total);
-	for (;;) {
-		int rc;
-
-		batch_fill(vol, cur, cap, &pos);
-		if (cur->n)
-			batch_start(store, cur, &run);
-		if (prev) {
-			r = collect_batch(store, prev, &res);
-			if (!r)
-				packs_start_writeback(store);
-			done += prev->n;
-			if (!r && progress && progress->update)
-				progress->update(progress->arg, done, total);
-		}
-		if (!cur->n)
+		progress->update(progress->arg, 0, pipe.total);
+	for (unsigned i = 0; i < store->workers && i < 64 && pipe.total; i++) {
+		if (pthread_create(&threads[i], NULL, commit_worker, &pipe))
 			break;
-		rc = batch_join(cur, &run);
-		if (!r)
-			r = rc;
-		if (r)
-			break;
-		prev = cur;
-		cur = cur == &batch[0] ? &batch[1] : &batch[0];
+		started++;
 	}
+	if (!started && pipe.total)
+		r = -EAGAIN;
+	while (!r && pipe.taken < pipe.total) {
+		const struct commit_item *it = pipe_next(&pipe);
+
+		if (!it) {
+			r = -EIO;  /* the pipe stopped early: the volume changed under it */
+			break;
+		}
+		r = collect_item(store, it, &res);
+		if (!r && it->kind == ITEM_DATA && !it->exists) {
+			appended += it->stored_len;
+			if (appended >= COMMIT_WRITEBACK_EVERY) {
+				packs_start_writeback(store);
+				appended = 0;
+			}
+		}
+		pipe_release(&pipe);
+		if (!r && progress && progress->update &&
+		    (pipe.taken % 256 == 0 || pipe.taken == pipe.total))
+			progress->update(progress->arg, pipe.taken, pipe.total);
+	}
+	pipe_stop(&pipe);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
 	if (!r)
 		r = layer_build_publish(store, &res, vol->parent ? &vol->parent->id : NULL,
 					vol->size, name, vol, ret_id);
@@ -298,11 +368,11 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 	else
 		packs_committed(store);
 out:
-	batch_free(&batch[0]);
-	batch_free(&batch[1]);
+	pipe_free(&pipe);
 	layer_build_free(&res);
 	return r;
 }
+
 int tsr_volume_commit(struct tsr_volume *vol, const char *name,
 		      const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
 {

@@ -134,6 +134,7 @@ struct pack_file {
 	uint64_t committed_objects;
 	bool dirty;              /* appended to since the last metadata commit */
 	uint64_t writeback_from; /* bytes below were handed to writeback */
+	bool entry_unsynced;     /* created; its directory entry not yet synced */
 };
 
 struct tsr_store {

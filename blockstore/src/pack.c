@@ -180,12 +180,16 @@ void packs_close(struct tsr_store *store)
 	store->npacks = 0;
 }
 
-/* Starts pack id: header written and synced, directory entry synced. */
+/* Starts pack id with its header written.  Neither the header nor the
+ * directory entry is synced here: packs_sync_and_record() does both before
+ * the transaction that records the pack, and a pack without a record is an
+ * orphan that the next open removes.  (Syncing here stalled the commit
+ * pipeline for a journal commit at every pack rollover.) */
 static int pack_create(struct tsr_store *store, uint32_t id)
 {
 	uint8_t hdr[PACK_HEADER_LEN];
 	char path[64];
-	int fd, r, pfd;
+	int fd, r;
 
 	r = packs_grow(store, id);
 	if (r)
@@ -196,13 +200,6 @@ static int pack_create(struct tsr_store *store, uint32_t id)
 		return -errno;
 	pack_header_encode(store, id, hdr);
 	r = pwrite_full(fd, hdr, sizeof(hdr), 0);
-	if (!r && fdatasync(fd) < 0)
-		r = -errno;
-	pfd = openat(store->dir_fd, TSR_PACK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (!r && (pfd < 0 || fsync(pfd) < 0))
-		r = -errno;
-	if (pfd >= 0)
-		close(pfd);
 	if (r) {
 		close(fd);
 		unlinkat(store->dir_fd, path, 0);
@@ -211,6 +208,7 @@ static int pack_create(struct tsr_store *store, uint32_t id)
 	pthread_rwlock_wrlock(&store->pack_lock);
 	store->packs[id] = (struct pack_file){
 		.fd = fd, .len = PACK_HEADER_LEN, .committed_len = 0, .dirty = true,
+		.entry_unsynced = true,
 	};
 	pthread_rwlock_unlock(&store->pack_lock);
 	store->active_pack = id;
@@ -263,6 +261,8 @@ int pack_append(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 
 int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn)
 {
+	bool new_entries = false;
+
 	for (uint32_t id = 1; id < store->npacks; id++) {
 		struct pack_file *p = &store->packs[id];
 		struct pack_record rec = { .committed_len = p->len, .objects = p->objects };
@@ -275,11 +275,23 @@ int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn)
 		 * transaction that points at them can commit. */
 		if (fdatasync(p->fd) < 0)
 			return -errno;
+		new_entries |= p->entry_unsynced;
 		put_be32(key, id);
 		pack_record_encode(&rec, val);
 		r = meta_put(store, txn, DB_PACKS, key, sizeof(key), val, sizeof(val));
 		if (r)
 			return r;
+	}
+	if (new_entries) {
+		int pfd = openat(store->dir_fd, TSR_PACK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int r = pfd < 0 || fsync(pfd) < 0 ? -errno : 0;
+
+		if (pfd >= 0)
+			close(pfd);
+		if (r)
+			return r;
+		for (uint32_t id = 1; id < store->npacks; id++)
+			store->packs[id].entry_unsynced = false;
 	}
 	return 0;
 }
