@@ -1,19 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tessera serve: the daemon containerd talks to.  One process owns the
- * store and serves it three ways at once: the FUSE mount the snapshots'
- * disk images live on (<tessera/fuse_server.h>), the store's control
- * socket (so that `tessera fsck`, `df`... run through it), and the Snapshots
- * gRPC service on a unix socket (<tessera/snapshotter.h>).  It stays in the
- * foreground (systemd Type=simple) until SIGINT or SIGTERM, then stops the
- * three in reverse order and closes the store.  docs/snapshotter.md has
- * the containerd configuration and the systemd unit.
+ * store and serves it at once: the FUSE mount the snapshots' disk images
+ * live on (<tessera/fuse_server.h>), the store's control socket (so that
+ * `tessera fsck`, `df`... run through it), the Snapshots gRPC service on a
+ * unix socket (<tessera/snapshotter.h>), and any number of vhost-user-blk
+ * devices for VMs (<tessera/vhost_server.h>, one thread each).  It stays in
+ * the foreground (systemd Type=simple) until SIGINT or SIGTERM, then stops
+ * them in reverse order and closes the store.  docs/snapshotter.md has the
+ * containerd configuration and the systemd unit.
  */
 #include "cli.h"
 #include "mount_stack.h"
 
 #include <tessera/fuse_server.h>
 #include <tessera/snapshotter.h>
+#include <tessera/vhost_server.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,12 +33,98 @@
 #define SERVE_SOCKET_DEFAULT MOUNT_RUN_DIR "/snapshotter.sock"
 #define SERVE_MOUNT_DEFAULT MOUNT_RUN_DIR "/serve-fuse"
 
+/* Most vhost-user-blk devices one daemon serves. */
+#define SERVE_MAX_VHOST 16
+
+/* One vhost-user-blk device: "volume=NAME,socket=PATH[,queues=N][,read-only]"
+ * or "layer=LAYER,socket=PATH[,queues=N]". */
+struct serve_vhost {
+	char name[256];          /* volume name, or layer name / id */
+	char socket[PATH_MAX];
+	bool layer;
+	bool read_only;
+	unsigned queues;
+};
+
 struct serve_config {
 	char socket[PATH_MAX];
 	char mount[PATH_MAX];
 	uint64_t size;
 	unsigned threads;
+	struct serve_vhost vhost[SERVE_MAX_VHOST];
+	unsigned nvhost;
 };
+
+/* ---- vhost device specs ------------------------------------------------------- */
+
+/* Parses one device spec into cfg->vhost (where names the option or the
+ * config line for errors).  CLI_OK, or CLI_FAIL (printed). */
+static int add_vhost_spec(struct serve_config *cfg, const char *spec, const char *where)
+{
+	struct serve_vhost v = { .queues = 1 };
+	char buf[PATH_MAX + 512], *save = NULL, *item;
+	bool have_name = false;
+
+	if (cfg->nvhost == SERVE_MAX_VHOST) {
+		cli_err("serve: %s: at most %d vhost devices", where, SERVE_MAX_VHOST);
+		return CLI_FAIL;
+	}
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf)) {
+		cli_err("serve: %s: vhost spec too long", where);
+		return CLI_FAIL;
+	}
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(item, '=');
+
+		if (val)
+			*val++ = 0;
+		if (!strcmp(item, "read-only") && !val) {
+			v.read_only = true;
+		} else if ((!strcmp(item, "volume") || !strcmp(item, "layer")) && val && *val &&
+			   !have_name) {
+			v.layer = item[0] == 'l';
+			if (snprintf(v.name, sizeof(v.name), "%s", val) >= (int)sizeof(v.name)) {
+				cli_err("serve: %s: name too long", where);
+				return CLI_FAIL;
+			}
+			have_name = true;
+		} else if (!strcmp(item, "socket") && val && *val == '/') {
+			if (snprintf(v.socket, sizeof(v.socket), "%s", val) >= (int)sizeof(v.socket)) {
+				cli_err("serve: %s: socket path too long", where);
+				return CLI_FAIL;
+			}
+		} else if (!strcmp(item, "queues") && val) {
+			char *end;
+			long n = strtol(val, &end, 10);
+
+			if (end == val || *end || n < 1 || n > TSR_VHOST_MAX_QUEUES) {
+				cli_err("serve: %s: queues must be 1 to %d, not '%s'", where,
+					TSR_VHOST_MAX_QUEUES, val);
+				return CLI_FAIL;
+			}
+			v.queues = (unsigned)n;
+		} else {
+			cli_err("serve: %s: bad vhost item '%s%s%s' (expected volume=NAME or "
+				"layer=LAYER, socket=/ABSOLUTE/PATH, queues=N, read-only)",
+				where, item, val ? "=" : "", val ? val : "");
+			return CLI_FAIL;
+		}
+	}
+	if (!have_name || !v.socket[0]) {
+		cli_err("serve: %s: a vhost device needs volume=NAME or layer=LAYER and "
+			"socket=PATH", where);
+		return CLI_FAIL;
+	}
+	for (unsigned i = 0; i < cfg->nvhost; i++)
+		if (!strcmp(cfg->vhost[i].socket, v.socket)) {
+			cli_err("serve: %s: socket %s is given twice", where, v.socket);
+			return CLI_FAIL;
+		}
+	if (v.layer)
+		v.read_only = true;
+	cfg->vhost[cfg->nvhost++] = v;
+	return CLI_OK;
+}
 
 /* ---- config file ------------------------------------------------------------ */
 
@@ -106,6 +194,11 @@ static int load_config(const char *path, struct serve_config *cfg)
 				status = CLI_FAIL;
 			}
 			cfg->size = size;
+		} else if (strcmp(key, "vhost") == 0) {
+			char where[PATH_MAX + 32];
+
+			snprintf(where, sizeof(where), "%s:%d", path, lineno);
+			status = add_vhost_spec(cfg, val, where);
 		} else if (strcmp(key, "threads") == 0) {
 			v = strtol(val, &eq, 10);
 			if (eq == val || *eq || v < 1 || v > 1024) {
@@ -116,7 +209,7 @@ static int load_config(const char *path, struct serve_config *cfg)
 			cfg->threads = (unsigned)v;
 		} else {
 			cli_err("serve: %s:%d: unknown key '%s' (socket, mount, size, "
-				"threads)", path, lineno, key);
+				"threads, vhost)", path, lineno, key);
 			status = CLI_FAIL;
 		}
 	}
@@ -163,8 +256,82 @@ static void *fuse_main(void *arg)
 	return NULL;
 }
 
+/* A vhost-user-blk device being served, on its own thread. */
+struct serve_vhost_run {
+	struct tsr_vhost *srv;
+	pthread_t thread;
+	bool running;
+};
+
+static void *vhost_main(void *arg)
+{
+	if (tsr_vhost_run(arg) < 0)
+		log_line(NULL, "a vhost-user-blk device stopped with an error");
+	return NULL;
+}
+
+/* Stops and frees the first n devices (each flushes its volume). */
+static void stop_vhosts(struct serve_vhost_run *run, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (run[i].running)
+			tsr_vhost_stop(run[i].srv);
+	for (unsigned i = 0; i < n; i++) {
+		if (run[i].running)
+			pthread_join(run[i].thread, NULL);
+		tsr_vhost_free(run[i].srv);
+		run[i] = (struct serve_vhost_run){ 0 };
+	}
+}
+
+/* Opens and starts every configured device.  CLI_OK, or CLI_FAIL (printed,
+ * and the ones started are stopped again). */
+static int start_vhosts(struct cli *cli, const struct serve_config *cfg,
+			struct serve_vhost_run *run)
+{
+	for (unsigned i = 0; i < cfg->nvhost; i++) {
+		const struct serve_vhost *v = &cfg->vhost[i];
+		struct tsr_vhost_options o = {
+			.socket_path = v->socket, .queues = v->queues,
+			.read_only = v->read_only, .log = log_line,
+		};
+		struct tsr_layer_id id;
+		char line[PATH_MAX + 320];
+		int r;
+
+		if (v->layer) {
+			if (cli_resolve_layer(cli, v->name, &id) != CLI_OK)
+				goto fail;
+			o.layer = &id;
+		} else {
+			o.volume = v->name;
+		}
+		r = tsr_vhost_new(cli->store, &o, &run[i].srv);
+		if (r < 0) {
+			cli_errno(r, "serve: vhost %s %s on %s", v->layer ? "layer" : "volume",
+				  v->name, v->socket);
+			goto fail;
+		}
+		r = -pthread_create(&run[i].thread, NULL, vhost_main, run[i].srv);
+		if (r < 0) {
+			cli_errno(r, "serve: vhost thread");
+			goto fail;
+		}
+		run[i].running = true;
+		snprintf(line, sizeof(line), "vhost-user-blk: %s %s on %s (%u queue%s%s)",
+			 v->layer ? "layer" : "volume", v->name, v->socket, v->queues,
+			 v->queues == 1 ? "" : "s", v->read_only ? ", read-only" : "");
+		log_line(NULL, line);
+	}
+	return CLI_OK;
+fail:
+	stop_vhosts(run, cfg->nvhost);
+	return CLI_FAIL;
+}
+
 static int serve(struct cli *cli, const struct serve_config *cfg)
 {
+	struct serve_vhost_run vhosts[SERVE_MAX_VHOST] = { { 0 } };
 	struct tsr_fuse_options fopts = { .mountpoint = cfg->mount,
 					  .max_threads = cfg->threads };
 	struct tsr_snapshotter_options sopts = {
@@ -237,13 +404,19 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 		cli_errno(r, "serve: snapshotter socket %s", cfg->socket);
 		goto stop_fuse;
 	}
-	fprintf(stderr, "%s: serving store %s: snapshotter %s, FUSE mount %s\n",
-		CLI_PROG " serve", store, cfg->socket, cfg->mount);
+	if (start_vhosts(cli, cfg, vhosts) != CLI_OK) {
+		tsr_snapshotter_stop(snap);
+		goto stop_fuse;
+	}
+	fprintf(stderr, "%s: serving store %s: snapshotter %s, FUSE mount %s, "
+		"%u vhost-user-blk device%s\n", CLI_PROG " serve", store, cfg->socket,
+		cfg->mount, cfg->nvhost, cfg->nvhost == 1 ? "" : "s");
 
 	do
 		r = sigwait(&stop, &sig);
 	while (r == EINTR);
 	log_line(NULL, "stopping");
+	stop_vhosts(vhosts, cfg->nvhost);
 	tsr_snapshotter_stop(snap);
 	cli_control_stop(ctl);
 	tsr_fuse_exit(fuse);
@@ -272,11 +445,14 @@ static int run_serve(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 		{ "mount", required_argument, NULL, 'm' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "size", required_argument, NULL, 'z' },
+		{ "vhost", required_argument, NULL, 'V' },
 		CLI_LONGOPT_END,
 	};
 	struct serve_config cfg = { .socket = SERVE_SOCKET_DEFAULT,
 				    .mount = SERVE_MOUNT_DEFAULT };
 	const char *socket = NULL, *mount = NULL, *config = NULL, *size = NULL;
+	const char *vhost[SERVE_MAX_VHOST];
+	unsigned nvhost = 0;
 	int c;
 
 	for (bool first = true;; first = false) {
@@ -296,6 +472,12 @@ static int run_serve(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 		case 'z':
 			size = optarg;
 			break;
+		case 'V':
+			if (nvhost == SERVE_MAX_VHOST)
+				return cli_usage_err(cmd, "at most %d --vhost devices",
+						     SERVE_MAX_VHOST);
+			vhost[nvhost++] = optarg;
+			break;
 		default:
 			return cli_opt_status(c);
 		}
@@ -311,6 +493,9 @@ static int run_serve(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 		snprintf(cfg.mount, sizeof(cfg.mount), "%s", mount);
 	if (size && cli_parse_size_opt(cmd, "--size", size, false, &cfg.size) != CLI_OK)
 		return CLI_USAGE;
+	for (unsigned i = 0; i < nvhost; i++)
+		if (add_vhost_spec(&cfg, vhost[i], "--vhost") != CLI_OK)
+			return CLI_USAGE;
 	if (cfg.socket[0] != '/' || cfg.mount[0] != '/')
 		return cli_usage_err(cmd, "--socket and --mount must be absolute paths");
 	return serve(cli, &cfg);
@@ -319,9 +504,11 @@ static int run_serve(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 const struct cli_cmd cli_cmd_serve = {
 	.name = "serve",
 	.path = "serve",
-	.args = "[--socket PATH] [--mount MNT] [--config FILE] [--size SIZE]",
+	.args = "[--socket PATH] [--mount MNT] [--config FILE] [--size SIZE] "
+		"[--vhost SPEC]...",
 	.summary = "Runs the containerd snapshotter: owns the store, serves it over "
-		   "FUSE and the Snapshots gRPC service on a unix socket.",
+		   "FUSE, the Snapshots gRPC service on a unix socket, and "
+		   "vhost-user-blk devices for VMs.",
 	.details =
 		"Stays in the foreground until SIGINT or SIGTERM.  Register it in "
 		"containerd's\nconfig as a proxy plugin:\n"
@@ -336,9 +523,17 @@ const struct cli_cmd cli_cmd_serve = {
 		SERVE_SOCKET_DEFAULT ")\n"
 		"  --mount MNT     the FUSE mount of the images (default "
 		SERVE_MOUNT_DEFAULT ")\n"
-		"  --config FILE   'key = value' lines: socket, mount, size, threads\n"
+		"  --config FILE   'key = value' lines: socket, mount, size, threads, "
+		"vhost\n"
+		"                  (one 'vhost = SPEC' line per device)\n"
 		"  --size SIZE     filesystem size of snapshots without a parent "
-		"(default 8G)\n",
+		"(default 8G)\n"
+		"  --vhost SPEC    also serve a vhost-user-blk device (repeatable), SPEC "
+		"is\n"
+		"                  volume=NAME,socket=PATH[,queues=N][,read-only] or\n"
+		"                  layer=LAYER,socket=PATH[,queues=N]; the same as "
+		"'tessera vhost'\n"
+		"                  with those options, in this process\n",
 	.run = run_serve,
 	.local = true,
 };
