@@ -13,6 +13,8 @@ PACKAGES=(
   check
   # integration tests and benchmarks
   e2fsprogs fio util-linux
+  # the fio engine (bench/fio_engine): apt-get source fio needs dpkg-source
+  dpkg-dev
   # benchmarks (bench/run)
   jq
   # vhost-user-blk tests: QEMU guests, their initramfs, libFuzzer targets

@@ -23,7 +23,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 [ "$setup" = 1 ] && bash tools/setup.sh
 
 echo "== build (RelWithDebInfo) =="
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_FIO_ENGINE=ON >/dev/null
 cmake --build build -j "$jobs"
 
 status=0
