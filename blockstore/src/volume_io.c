@@ -16,6 +16,13 @@
  *
  * Flush protocol (FORMAT.md, "Flush"): fdatasync the data file, then
  * persist the changed chunk states in one LMDB transaction.
+ *
+ * tsr_volume_map hands out the data file's ranges of PRESENT chunks to
+ * front-ends that read and write them themselves (io_uring).  That is
+ * safe because only chunk_zero (discard, write-zeroes) and commit take a
+ * chunk out of PRESENT, and a chunk leaving PRESENT stops reading its
+ * data-file bytes: any later partial write re-zeroes the rest of the
+ * chunk before it becomes PRESENT again (chunk_write).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -117,6 +124,72 @@ int tsr_volume_read(struct tsr_volume *vol, void *buf, size_t len, uint64_t off)
 		len -= n;
 	}
 	return r;
+}
+
+/* ---- mapping for front-ends that do their own file I/O ---- */
+
+/* What serves chunk idx.  The state is read with acquire, as in
+ * tsr_volume_read: a PRESENT seen here comes with the data-file bytes it
+ * describes.  A write to a chunk that is not PRESENT must go through
+ * chunk_write (copy-up, zeroing the rest, the state change); so must a
+ * read of an ABSENT chunk whose parent has data (object_read verifies
+ * it).  ABSENT ranges of the data file may hold stale bytes of unflushed
+ * writes: they are never handed out as FILE. */
+static enum tsr_extent_kind chunk_kind(struct tsr_volume *vol, uint64_t idx, bool for_write)
+{
+	uint8_t st = state_get(vol, idx);
+
+	if (st == CHUNK_PRESENT)
+		return TSR_EXTENT_FILE;
+	if (for_write)
+		return TSR_EXTENT_STORE;
+	if (st == CHUNK_ZEROED)
+		return TSR_EXTENT_ZERO;
+	if (vol->parent && layer_map_lookup(vol->parent, idx))
+		return TSR_EXTENT_STORE;
+	return TSR_EXTENT_ZERO;
+}
+
+int tsr_volume_map(struct tsr_volume *vol, uint64_t off, uint64_t len, bool for_write,
+		   struct tsr_volume_extent *ext, unsigned max, unsigned *ret_n)
+{
+	struct tsr_store *store = vol->store;
+	unsigned n = 0;
+	int r = check_range(vol, off, len);
+
+	if (r)
+		return r;
+	if (max == 0)
+		return -EINVAL;
+	while (len) {
+		uint64_t idx = off >> store->chunk_shift;
+		uint32_t in = (uint32_t)(off & (store->chunk_size - 1));
+		uint64_t piece = store->chunk_size - in;
+		enum tsr_extent_kind kind = chunk_kind(vol, idx, for_write);
+		struct tsr_volume_extent *last = n ? &ext[n - 1] : NULL;
+
+		if (piece > len)
+			piece = len;
+		/* Chunks sit in the data file at their own offset, so FILE
+		 * extents that touch in the volume touch in the file. */
+		if (last && last->kind == kind) {
+			last->len += piece;
+		} else {
+			if (n == max)
+				break;
+			ext[n++] = (struct tsr_volume_extent){
+				.off = off,
+				.len = piece,
+				.kind = kind,
+				.fd = kind == TSR_EXTENT_FILE ? vol->data_fd : -1,
+				.file_off = kind == TSR_EXTENT_FILE ? off : 0,
+			};
+		}
+		off += piece;
+		len -= piece;
+	}
+	*ret_n = n;
+	return 0;
 }
 
 /* Writes the whole chunk idx: the parent's bytes with [in, in+n) replaced
@@ -342,7 +415,9 @@ int tsr_volume_flush(struct tsr_volume *vol)
 		/* Crash ordering: data first, then the states that point at
 		 * it.  After the fdatasync every write acknowledged before
 		 * this flush began is on disk; after the LMDB commit so is
-		 * every state change. */
+		 * every state change.  The fdatasync runs even when no state
+		 * changed: writes through tsr_volume_map's FILE extents
+		 * reach the data file without passing through here. */
 		if (!r && fdatasync(vol->data_fd) < 0)
 			r = -errno;
 		if (!r && n)

@@ -3,7 +3,8 @@
  * Focused tests of the store API (<tessera/store.h>): argument validation,
  * names, ids, size parsing, layer resolution, holds and removal, copy on
  * write over inherited chunks, handles and commit, layer ids independent
- * of write order, codecs, locking and flush durability across kill -9.
+ * of write order, codecs, locking and flush durability across kill -9, and
+ * the mapping of ranges to data-file extents (tsr_volume_map).
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -1160,6 +1161,273 @@ START_TEST(test_flushed_writes_survive_kill)
 }
 END_TEST
 
+/* ---- mapping a range for a front-end's own file I/O ------------------------ */
+
+/* Maps [off, off+len) and checks the extents tile it exactly: ascending,
+ * touching, non-empty, adjacent ones of different kinds, FILE ones with an
+ * fd and the file offset equal to the volume offset (chunks in place). */
+static unsigned map_range(struct tsr_volume *v, uint64_t off, uint64_t len, bool for_write,
+			  struct tsr_volume_extent *ext, unsigned max)
+{
+	unsigned n = 99;
+	TSR_CK_OK(tsr_volume_map(v, off, len, for_write, ext, max, &n));
+	ck_assert_uint_le(n, max);
+	uint64_t at = off;
+	for (unsigned i = 0; i < n; i++) {
+		ck_assert_uint_eq(ext[i].off, at);
+		ck_assert_uint_gt(ext[i].len, 0);
+		if (i > 0)
+			ck_assert_int_ne(ext[i].kind, ext[i - 1].kind);
+		if (ext[i].kind == TSR_EXTENT_FILE) {
+			ck_assert_int_ge(ext[i].fd, 0);
+			ck_assert_uint_eq(ext[i].file_off, ext[i].off);
+		} else {
+			ck_assert_int_eq(ext[i].fd, -1);
+		}
+		if (for_write)
+			ck_assert_int_ne(ext[i].kind, TSR_EXTENT_ZERO);
+		at += ext[i].len;
+	}
+	if (n < max)
+		ck_assert_uint_eq(at, off + len);
+	return n;
+}
+
+/* The kind chunk c maps to (whole-chunk request). */
+static enum tsr_extent_kind chunk_kind_of(struct tsr_volume *v, uint64_t c, uint32_t cs,
+					  bool for_write)
+{
+	struct tsr_volume_extent e;
+	ck_assert_uint_eq(map_range(v, c * cs, cs, for_write, &e, 1), 1);
+	ck_assert_uint_eq(e.len, cs);
+	return e.kind;
+}
+
+/* Every FILE extent of a read map of the whole volume holds exactly what
+ * tsr_volume_read returns. */
+static void file_extents_match_reads(struct tsr_volume *v)
+{
+	uint64_t size = tsr_volume_size(v);
+	struct tsr_volume_extent ext[64];
+	unsigned n = map_range(v, 0, size, false, ext, 64);
+	for (unsigned i = 0; i < n; i++) {
+		if (ext[i].kind != TSR_EXTENT_FILE)
+			continue;
+		uint8_t *a = malloc(ext[i].len), *b = malloc(ext[i].len);
+		ck_assert(a && b);
+		ck_assert_int_eq(pread(ext[i].fd, a, ext[i].len, (off_t)ext[i].file_off),
+				 (ssize_t)ext[i].len);
+		TSR_CK_OK(tsr_volume_read(v, b, ext[i].len, ext[i].off));
+		ck_assert_mem_eq(a, b, ext[i].len);
+		free(a);
+		free(b);
+	}
+}
+
+START_TEST(test_map_of_fresh_volume)
+{
+	char dir[4200];
+	const uint32_t cs = 4096;
+	struct tsr_store *st = new_store(store_dir("mapfresh", dir, sizeof(dir)), cs,
+					 TSR_CODEC_ZSTD);
+	const uint64_t size = 8 * cs + 1024;   /* a short last chunk */
+	struct tsr_volume *v = new_volume(st, "v", size, NULL);
+	struct tsr_volume_extent ext[4];
+	unsigned n;
+
+	ck_assert_uint_eq(map_range(v, 0, size, false, ext, 4), 1);
+	ck_assert_int_eq(ext[0].kind, TSR_EXTENT_ZERO);
+	ck_assert_uint_eq(map_range(v, 100, size - 100, true, ext, 4), 1);
+	ck_assert_int_eq(ext[0].kind, TSR_EXTENT_STORE);
+	ck_assert_uint_eq(ext[0].len, size - 100);
+	/* arguments */
+	TSR_CK_OK(tsr_volume_map(v, size, 0, false, ext, 4, &n));
+	ck_assert_uint_eq(n, 0);
+	TSR_CK_RET(tsr_volume_map(v, size - 512, 1024, false, ext, 4, &n), -EINVAL);
+	TSR_CK_RET(tsr_volume_map(v, UINT64_MAX, 2, true, ext, 4, &n), -EINVAL);
+	TSR_CK_RET(tsr_volume_map(v, 0, 512, false, ext, 0, &n), -EINVAL);
+	/* a write makes the chunk FILE for both directions, the short last one too */
+	uint8_t buf[512];
+	memset(buf, 0x5c, sizeof(buf));
+	TSR_CK_OK(tsr_volume_write(v, buf, sizeof(buf), 8 * cs + 256));
+	ck_assert_uint_eq(map_range(v, 0, size, false, ext, 4), 2);
+	ck_assert_int_eq(ext[1].kind, TSR_EXTENT_FILE);
+	ck_assert_uint_eq(ext[1].off, 8 * cs);
+	ck_assert_uint_eq(ext[1].len, 1024);
+	ck_assert_uint_eq(map_range(v, 0, size, true, ext, 4), 2);
+	ck_assert_int_eq(ext[0].kind, TSR_EXTENT_STORE);
+	ck_assert_int_eq(ext[1].kind, TSR_EXTENT_FILE);
+	file_extents_match_reads(v);
+	tsr_volume_close(v);
+	tsr_store_close(st);
+	tsr_scratch_cleanup();
+}
+END_TEST
+
+START_TEST(test_map_of_child_after_write_and_discard)
+{
+	char dir[4200];
+	const uint32_t cs = 4096;
+	const unsigned n = 8;
+	struct tsr_store *st = new_store(store_dir("mapchild", dir, sizeof(dir)), cs,
+					 TSR_CODEC_ZSTD);
+	/* parent: data in chunks 0..7 except chunk 2, a hole (all zeros) */
+	struct tsr_volume *pv = new_volume(st, "p", (uint64_t)n * cs, NULL);
+	uint8_t *buf = malloc(cs);
+	ck_assert(buf);
+	for (unsigned c = 0; c < n; c++) {
+		if (c == 2)
+			continue;
+		chunk_data(buf, cs, 5, c);
+		TSR_CK_OK(tsr_volume_write(pv, buf, cs, (uint64_t)c * cs));
+	}
+	struct tsr_layer_id base;
+	TSR_CK_OK(tsr_volume_commit(pv, NULL, NULL, &base));
+	/* child: two chunks larger than the parent */
+	struct tsr_volume *v = new_volume(st, "c", (uint64_t)(n + 2) * cs, &base);
+	struct tsr_volume_extent ext[8];
+
+	ck_assert_uint_eq(map_range(v, 0, (n + 2) * cs, false, ext, 8), 4);
+	ck_assert_int_eq(ext[0].kind, TSR_EXTENT_STORE);
+	ck_assert_uint_eq(ext[0].len, 2 * cs);
+	ck_assert_int_eq(ext[1].kind, TSR_EXTENT_ZERO);
+	ck_assert_uint_eq(ext[1].len, cs);
+	ck_assert_int_eq(ext[2].kind, TSR_EXTENT_STORE);
+	ck_assert_uint_eq(ext[2].len, 5 * cs);
+	ck_assert_int_eq(ext[3].kind, TSR_EXTENT_ZERO);
+	ck_assert_uint_eq(ext[3].len, 2 * cs);
+	ck_assert_uint_eq(map_range(v, 0, (n + 2) * cs, true, ext, 8), 1);
+	ck_assert_int_eq(ext[0].kind, TSR_EXTENT_STORE);
+	/* max reached: a prefix, the rest with another call */
+	ck_assert_uint_eq(map_range(v, 0, (n + 2) * cs, false, ext, 2), 2);
+	ck_assert_uint_eq(ext[1].off + ext[1].len, 3 * cs);
+
+	/* a partial write copies chunk 1 up, a whole one fills chunk 4: FILE */
+	memset(buf, 0xa7, 300);
+	TSR_CK_OK(tsr_volume_write(v, buf, 300, 1 * cs + 1000));
+	chunk_data(buf, cs, 6, 4);
+	TSR_CK_OK(tsr_volume_write(v, buf, cs, 4 * cs));
+	for (unsigned c = 0; c < n + 2; c++) {
+		bool local = c == 1 || c == 4;
+		ck_assert_int_eq(chunk_kind_of(v, c, cs, true),
+				 local ? TSR_EXTENT_FILE : TSR_EXTENT_STORE);
+		ck_assert_int_eq(chunk_kind_of(v, c, cs, false),
+				 local ? TSR_EXTENT_FILE :
+				 (c == 2 || c >= n) ? TSR_EXTENT_ZERO : TSR_EXTENT_STORE);
+	}
+	file_extents_match_reads(v);
+
+	/* a write through a FILE extent is what the volume reads */
+	ck_assert_uint_eq(map_range(v, 4 * cs + 8, 512, true, ext, 1), 1);
+	ck_assert_int_eq(ext[0].kind, TSR_EXTENT_FILE);
+	memset(buf, 0x3d, 512);
+	ck_assert_int_eq(pwrite(ext[0].fd, buf, 512, (off_t)ext[0].file_off), 512);
+	uint8_t got[512];
+	TSR_CK_OK(tsr_volume_read(v, got, sizeof(got), 4 * cs + 8));
+	ck_assert_mem_eq(got, buf, sizeof(got));
+
+	/* discard of whole chunk 4 and of inherited chunk 5: ZERO to read,
+	 * STORE to write; a partial discard of chunk 1 leaves it FILE */
+	TSR_CK_OK(tsr_volume_discard(v, 4 * cs, 2 * cs));
+	TSR_CK_OK(tsr_volume_discard(v, 1 * cs, 512));
+	ck_assert_int_eq(chunk_kind_of(v, 4, cs, false), TSR_EXTENT_ZERO);
+	ck_assert_int_eq(chunk_kind_of(v, 5, cs, false), TSR_EXTENT_ZERO);
+	ck_assert_int_eq(chunk_kind_of(v, 4, cs, true), TSR_EXTENT_STORE);
+	ck_assert_int_eq(chunk_kind_of(v, 5, cs, true), TSR_EXTENT_STORE);
+	ck_assert_int_eq(chunk_kind_of(v, 1, cs, true), TSR_EXTENT_FILE);
+	file_extents_match_reads(v);
+	/* bytes a late write through the old FILE extent leaves after the
+	 * discard do not leak into a later partial write of that chunk */
+	memset(buf, 0x3d, 512);
+	ck_assert_int_eq(pwrite(ext[0].fd, buf, 512, (off_t)ext[0].file_off), 512);
+	TSR_CK_OK(tsr_volume_read(v, got, sizeof(got), 4 * cs + 8));
+	check_zero(got, sizeof(got), "discarded chunk");
+	memset(buf, 0x11, 100);
+	TSR_CK_OK(tsr_volume_write(v, buf, 100, 4 * cs + 2000));
+	TSR_CK_OK(tsr_volume_read(v, buf, cs, 4 * cs));
+	check_zero(buf, 2000, "discarded chunk before the new write");
+	check_zero(buf + 2100, cs - 2100, "discarded chunk after the new write");
+	free(buf);
+	tsr_volume_close(v);
+	tsr_store_close(st);
+	tsr_scratch_cleanup();
+}
+END_TEST
+
+/* Random writes, discards and write-zeroes against a model of the chunk
+ * states: a write maps to FILE exactly for chunks holding local data. */
+START_TEST(test_map_follows_chunk_states)
+{
+	char dir[4200];
+	const uint32_t cs = 4096;
+	const unsigned n = 24;
+	uint64_t seed = tsr_test_seed("map_follows_chunk_states");
+	struct trng rng = { .s = seed };
+	struct tsr_store *st = new_store(store_dir("mapmodel", dir, sizeof(dir)), cs,
+					 TSR_CODEC_ZSTD);
+	/* parent data in every chunk but each third: holes */
+	struct tsr_volume *pv = new_volume(st, "p", (uint64_t)n * cs, NULL);
+	uint8_t *buf = malloc(cs);
+	ck_assert(buf);
+	bool parent_data[24];
+	for (unsigned c = 0; c < n; c++) {
+		parent_data[c] = c % 3 != 0;
+		if (!parent_data[c])
+			continue;
+		chunk_data(buf, cs, 8, c);
+		TSR_CK_OK(tsr_volume_write(pv, buf, cs, (uint64_t)c * cs));
+	}
+	struct tsr_layer_id base;
+	TSR_CK_OK(tsr_volume_commit(pv, NULL, NULL, &base));
+	struct tsr_volume *v = new_volume(st, "c", 0, &base);
+	enum { ABSENT, PRESENT, ZEROED } model[24] = { ABSENT };
+
+	memset(buf, 0x6b, cs);
+	for (unsigned step = 0; step < 300; step++) {
+		unsigned c = (unsigned)trng_below(&rng, n);
+		bool whole = trng_below(&rng, 2);
+		uint32_t in = whole ? 0 : (uint32_t)trng_range(&rng, 0, cs - 2);
+		uint32_t len = whole ? cs : (uint32_t)trng_range(&rng, 1, cs - 1 - in);
+		uint64_t off = (uint64_t)c * cs + in;
+
+		unsigned op = (unsigned)trng_below(&rng, 3);
+		if (op == 0) {
+			TSR_CK_OK(tsr_volume_write(v, buf, len, off));
+			model[c] = PRESENT;
+		} else {
+			if (op == 1)
+				TSR_CK_OK(tsr_volume_discard(v, off, len));
+			else
+				TSR_CK_OK(tsr_volume_write_zeroes(v, off, len));
+			if (whole && (model[c] == PRESENT ||
+				      (model[c] == ABSENT && parent_data[c])))
+				model[c] = ZEROED;
+			else if (!whole && model[c] == ABSENT && parent_data[c])
+				model[c] = PRESENT;   /* copy-up */
+		}
+		for (unsigned k = 0; k < n; k++) {
+			enum tsr_extent_kind w = chunk_kind_of(v, k, cs, true);
+			enum tsr_extent_kind r = chunk_kind_of(v, k, cs, false);
+			enum tsr_extent_kind want_r =
+				model[k] == PRESENT ? TSR_EXTENT_FILE :
+				model[k] == ZEROED ? TSR_EXTENT_ZERO :
+				parent_data[k] ? TSR_EXTENT_STORE : TSR_EXTENT_ZERO;
+			ck_assert_msg(w == (model[k] == PRESENT ? TSR_EXTENT_FILE
+								 : TSR_EXTENT_STORE),
+				      "seed %" PRIu64 " step %u chunk %u: write maps to %d",
+				      seed, step, k, w);
+			ck_assert_msg(r == want_r, "seed %" PRIu64 " step %u chunk %u: "
+				      "read maps to %d, want %d", seed, step, k, r, want_r);
+		}
+	}
+	file_extents_match_reads(v);
+	free(buf);
+	tsr_volume_close(v);
+	tsr_store_close(st);
+	tsr_scratch_cleanup();
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -1193,6 +1461,9 @@ static Suite *store_suite(void)
 		T(test_corrupt_object_is_ebadmsg_codec_zstd, 60),
 		T(test_lock_names_owner_and_stale_lock_is_taken_over, 30),
 		T(test_flushed_writes_survive_kill, 30),
+		T(test_map_of_fresh_volume, 30),
+		T(test_map_of_child_after_write_and_discard, 30),
+		T(test_map_follows_chunk_states, 60),
 #undef T
 	};
 	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {

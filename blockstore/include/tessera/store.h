@@ -184,6 +184,50 @@ int tsr_volume_write_zeroes(struct tsr_volume *vol, uint64_t off, uint64_t len);
  * survives a crash once it returns.  Concurrent callers share one sync. */
 int tsr_volume_flush(struct tsr_volume *vol);
 
+/* Where the bytes of a volume range live, for a front-end that does its
+ * own file I/O (io_uring) on the plain part of a request. */
+enum tsr_extent_kind {
+	/* The bytes are in place in fd at file_off: pread/pwrite them there
+	 * (past the file's end reads as zeros). */
+	TSR_EXTENT_FILE = 1,
+	/* The range reads as zeros (reads only). */
+	TSR_EXTENT_ZERO = 2,
+	/* Only tsr_volume_read / tsr_volume_write can serve the range: it
+	 * inherits parent data (decompressed and verified), or a write must
+	 * first copy a chunk up or change its state. */
+	TSR_EXTENT_STORE = 3,
+};
+
+struct tsr_volume_extent {
+	uint64_t off;            /* volume byte offset */
+	uint64_t len;            /* bytes, > 0 */
+	enum tsr_extent_kind kind;
+	int fd;                  /* FILE: the volume's data file (do not close
+				  * it; valid while the handle is open); else -1 */
+	uint64_t file_off;       /* FILE: offset in fd; else 0 */
+};
+
+/* Maps [off, off + len) for a read (for_write false) or a write: fills
+ * ext[0..*ret_n) in ascending order, adjacent extents of one kind merged.
+ * A write maps to FILE (chunks holding local data) and STORE only, never
+ * ZERO.  When the range needs more than max extents, the first max are
+ * returned and the last one ends before off + len: map the rest with
+ * another call.  len 0 gives *ret_n 0.  -EINVAL beyond the size or for
+ * max 0.
+ *
+ * A FILE extent stays valid until the caller's next discard,
+ * write-zeroes or commit touching that range (nothing else takes a chunk's
+ * bytes out of the data file; commit needs the only handle).  I/O through
+ * it that overlaps such a call leaves that range's content undefined, as
+ * for overlapping writes, but the volume consistent.  Writes through FILE
+ * extents that completed before tsr_volume_flush() is called are durable
+ * when it returns: flush always syncs the data file.
+ *
+ * Layers have no equivalent: every data chunk of a layer is a compressed,
+ * digest-checked object, so all of it would map to STORE. */
+int tsr_volume_map(struct tsr_volume *vol, uint64_t off, uint64_t len, bool for_write,
+		   struct tsr_volume_extent *ext, unsigned max, unsigned *ret_n);
+
 /* Turns the volume into a layer: hashes the chunks written since its
  * parent, stores new objects, publishes the layer atomically and removes
  * the volume.  The caller's handle must be the only reference (-EBUSY
