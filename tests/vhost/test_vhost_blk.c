@@ -2,16 +2,24 @@
 /*
  * Unit tests of the virtio-blk request handler and the split-ring walker
  * (vhost/src/blk.c, vring.c) on a fake guest memory: status bytes of each
- * request type, read-only refusal, and malformed rings marked broken.
+ * request type, read-only refusal, and malformed rings marked broken; and
+ * of the io_uring path (blk_uring.c) over a memfd: requests in flight
+ * together, reads across file and zero extents, short reads at the end of
+ * the file, write errors, and what it leaves to the synchronous path.
  */
 #include "blk.h"
+#include "blk_uring.h"
 #include "vring.h"
 
 #include <check.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
@@ -373,11 +381,281 @@ START_TEST(no_status_byte_gets_no_status)
 }
 END_TEST
 
+/* ---- the io_uring path -------------------------------------------------- */
+
+/* The disk as the map describes it: [0, DISK/2) is in file_fd at the same
+ * offset (FILE), [DISK/2, 3/4 DISK) reads as zeros (ZERO; STORE for
+ * writes), the rest only the "store" can serve (STORE). */
+static int file_fd = -1;
+static int map_fd = -1;        /* the fd FILE extents name */
+
+static enum tsr_extent_kind kind_at(uint64_t off, bool for_write)
+{
+	if (off < DISK / 2)
+		return TSR_EXTENT_FILE;
+	if (off < DISK / 4 * 3)
+		return for_write ? TSR_EXTENT_STORE : TSR_EXTENT_ZERO;
+	return TSR_EXTENT_STORE;
+}
+
+static int d_map(void *c, uint64_t off, uint64_t len, bool for_write,
+		 struct tsr_volume_extent *ext, unsigned max, unsigned *ret_n)
+{
+	static const uint64_t bounds[] = { DISK / 2, DISK / 4 * 3, DISK };
+	unsigned n = 0;
+
+	(void)c;
+	ck_assert_uint_le(off + len, DISK);
+	while (len > 0) {
+		uint64_t end = 0, piece;
+		enum tsr_extent_kind k = kind_at(off, for_write);
+
+		for (unsigned i = 0; i < 3 && !end; i++)
+			if (off < bounds[i])
+				end = bounds[i];
+		piece = end - off < len ? end - off : len;
+		if (n && ext[n - 1].kind == k) {
+			ext[n - 1].len += piece;
+		} else {
+			if (n == max)
+				break;
+			ext[n++] = (struct tsr_volume_extent){
+				.off = off, .len = piece, .kind = k,
+				.fd = k == TSR_EXTENT_FILE ? map_fd : -1,
+				.file_off = k == TSR_EXTENT_FILE ? off : 0,
+			};
+		}
+		off += piece;
+		len -= piece;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+static const struct tsr_blk_ops map_ops = {
+	.read = d_read, .write = d_write, .discard = d_zero,
+	.write_zeroes = d_zero, .flush = d_flush, .map = d_map,
+};
+
+struct done_rec {
+	uint16_t head;
+	uint32_t used;
+	int status;
+};
+static struct done_rec done_log[NUM];
+static unsigned ndone;
+
+static void on_done(void *arg, uint16_t head, uint32_t used, int status)
+{
+	(void)arg;
+	ck_assert_uint_lt(ndone, NUM);
+	done_log[ndone++] = (struct done_rec){ head, used, status };
+}
+
+static struct tsr_blk_uring *ring;
+
+static void uring_setup(void)
+{
+	setup();
+	blk.ops = &map_ops;
+	file_fd = memfd_create("vhost-blk-test", MFD_CLOEXEC);
+	ck_assert_int_ge(file_fd, 0);
+	ck_assert_int_eq(pwrite(file_fd, disk, DISK / 2, 0), DISK / 2);
+	map_fd = file_fd;
+	ndone = 0;
+	ring = NULL;
+}
+
+static void uring_teardown(void)
+{
+	tsr_blk_uring_free(ring);
+	close(file_fd);
+	teardown();
+}
+
+/* The ring, or false (test skipped, with the reason) where the kernel
+ * refuses io_uring. */
+static bool uring_up(void)
+{
+	int r = tsr_blk_uring_new(&blk, NUM, on_done, NULL, &ring);
+
+	if (r == -ENOSYS || r == -EPERM || r == -EACCES) {
+		fprintf(stderr, "SKIP: io_uring unavailable: %s\n",
+			strerror(-r));
+		ring = NULL;
+		return false;
+	}
+	ck_assert_int_eq(r, 0);
+	return true;
+}
+
+#define REQ_STRIDE (12u << 10)
+
+static uint8_t *req_base(unsigned k)
+{
+	return mem_buf + BUF_OFF + k * REQ_STRIDE;
+}
+
+/* Request k (descriptors 2k and 2k+1, buffers at req_base(k)): a header,
+ * then len data bytes right after it, then the status byte.  IN: the data
+ * and status in one writable descriptor; OUT: header and data in one
+ * readable one.  Pops it and classifies it into *rw. */
+static enum tsr_blk_class put_req(unsigned k, uint32_t type, uint64_t off,
+				  uint32_t len, struct tsr_blk_rw *rw)
+{
+	uint64_t base = BUF_OFF + k * REQ_STRIDE;
+	bool in = type == VIRTIO_BLK_T_IN;
+
+	ndesc = 2 * k;
+	put_hdr(base, type, off / 512);
+	req_base(k)[16 + len] = 0xee;
+	if (in) {
+		desc(base, 16, VRING_DESC_F_NEXT, (uint16_t)(2 * k + 1));
+		desc(base + 16, len + 1, VRING_DESC_F_WRITE, 0);
+	} else {
+		desc(base, 16 + len, VRING_DESC_F_NEXT, (uint16_t)(2 * k + 1));
+		desc(base + 16 + len, 1, VRING_DESC_F_WRITE, 0);
+	}
+	avail(2 * k);
+	ck_assert_int_eq(tsr_vring_pop(vr, req), 1);
+	ck_assert_uint_eq(req->head, 2 * k);
+	return tsr_blk_classify(&blk, req, rw);
+}
+
+static const struct done_rec *done_of(unsigned k)
+{
+	for (unsigned i = 0; i < ndone; i++)
+		if (done_log[i].head == 2 * k)
+			return &done_log[i];
+	ck_abort_msg("request %u did not finish", k);
+	return NULL;
+}
+
+START_TEST(uring_serves_requests_in_flight_together)
+{
+	struct tsr_blk_rw rw;
+	uint8_t got[4096];
+
+	if (!uring_up())
+		return;
+	/* 0: a read of the file; 1: a read across the file's end into the
+	 * zero range; 2: a write of the file; 3: a read of a STORE range */
+	ck_assert_int_eq(put_req(0, VIRTIO_BLK_T_IN, 8192, 4096, &rw),
+			 TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 1);
+	memset(req_base(1) + 16, 0xcc, 8192);
+	ck_assert_int_eq(put_req(1, VIRTIO_BLK_T_IN, DISK / 2 - 2048, 8192,
+				 &rw), TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 1);
+	memset(req_base(2) + 16, 0x77, 4096);
+	ck_assert_int_eq(put_req(2, VIRTIO_BLK_T_OUT, 65536, 4096, &rw),
+			 TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 1);
+	ck_assert_int_eq(put_req(3, VIRTIO_BLK_T_IN, DISK - 4096, 4096, &rw),
+			 TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 0);
+	ck_assert_uint_eq(tsr_blk_uring_inflight(ring), 3);
+	tsr_blk_uring_drain(ring);
+	ck_assert_uint_eq(tsr_blk_uring_inflight(ring), 0);
+	ck_assert_uint_eq(ndone, 3);
+
+	ck_assert_int_eq(done_of(0)->status, VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(done_of(0)->used, 4097);
+	ck_assert_uint_eq(req_base(0)[16 + 4096], VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(req_base(0) + 16, disk + 8192, 4096);
+
+	ck_assert_int_eq(done_of(1)->status, VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(done_of(1)->used, 8193);
+	ck_assert_mem_eq(req_base(1) + 16, disk + DISK / 2 - 2048, 2048);
+	for (unsigned i = 2048; i < 8192; i++)
+		ck_assert_uint_eq(req_base(1)[16 + i], 0);
+	ck_assert_uint_eq(req_base(1)[16 + 8192], VIRTIO_BLK_S_OK);
+
+	ck_assert_int_eq(done_of(2)->status, VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(done_of(2)->used, 1);
+	ck_assert_int_eq(pread(file_fd, got, 4096, 65536), 4096);
+	for (unsigned i = 0; i < 4096; i++)
+		ck_assert_uint_eq(got[i], 0x77);
+	/* the slots came back: as many requests fit again */
+	ck_assert(tsr_blk_uring_has_room(ring));
+}
+END_TEST
+
+START_TEST(uring_read_past_end_of_file_reads_zeros)
+{
+	struct tsr_blk_rw rw;
+
+	if (!uring_up())
+		return;
+	/* The file ends 1 KiB into the request: a short read, then none. */
+	ck_assert_int_eq(ftruncate(file_fd, DISK / 4), 0);
+	memset(req_base(0) + 16, 0xcc, 4096);
+	ck_assert_int_eq(put_req(0, VIRTIO_BLK_T_IN, DISK / 4 - 1024, 4096,
+				 &rw), TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 1);
+	tsr_blk_uring_drain(ring);
+	ck_assert_uint_eq(ndone, 1);
+	ck_assert_int_eq(done_log[0].status, VIRTIO_BLK_S_OK);
+	ck_assert_mem_eq(req_base(0) + 16, disk + DISK / 4 - 1024, 1024);
+	for (unsigned i = 1024; i < 4096; i++)
+		ck_assert_uint_eq(req_base(0)[16 + i], 0);
+}
+END_TEST
+
+START_TEST(uring_write_error_is_ioerr)
+{
+	struct tsr_blk_rw rw;
+	char path[64];
+
+	if (!uring_up())
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", file_fd);
+	map_fd = open(path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(map_fd, 0);
+	ck_assert_int_eq(put_req(0, VIRTIO_BLK_T_OUT, 0, 4096, &rw),
+			 TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 1);
+	tsr_blk_uring_drain(ring);
+	ck_assert_uint_eq(ndone, 1);
+	ck_assert_int_eq(done_log[0].status, VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(done_log[0].used, 1);
+	ck_assert_uint_eq(req_base(0)[16 + 4096], VIRTIO_BLK_S_IOERR);
+	close(map_fd);
+}
+END_TEST
+
+START_TEST(uring_leaves_the_rest_to_the_synchronous_path)
+{
+	struct tsr_blk_rw rw;
+
+	if (!uring_up())
+		return;
+	/* a write to a range that is not FILE; an all-zero read */
+	ck_assert_int_eq(put_req(0, VIRTIO_BLK_T_OUT, DISK / 2, 4096, &rw),
+			 TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 0);
+	ck_assert_int_eq(put_req(1, VIRTIO_BLK_T_IN, DISK / 2, 4096, &rw),
+			 TSR_BLK_RW);
+	ck_assert_int_eq(tsr_blk_uring_start(ring, &rw, req->head), 0);
+	ck_assert_uint_eq(tsr_blk_uring_inflight(ring), 0);
+	/* ordered and other requests are classified so */
+	ck_assert_int_eq(put_req(2, VIRTIO_BLK_T_FLUSH, 0, 0, &rw),
+			 TSR_BLK_ORDERED);
+	ck_assert_int_eq(put_req(3, VIRTIO_BLK_T_IN, DISK, 4096, &rw),
+			 TSR_BLK_OTHER);
+	blk.read_only = true;
+	ck_assert_int_eq(put_req(0, VIRTIO_BLK_T_OUT, 0, 4096, &rw),
+			 TSR_BLK_OTHER);
+	ck_assert_uint_eq(ndone, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_blk");
 	TCase *req_tc = tcase_create("requests");
 	TCase *ring_tc = tcase_create("malformed rings");
+	TCase *uring_tc = tcase_create("io_uring");
 	SRunner *sr;
 	int failed;
 
@@ -401,6 +679,12 @@ int main(void)
 	tcase_add_test(ring_tc, readable_after_writable_breaks_the_ring);
 	tcase_add_test(ring_tc, rings_outside_memory_are_refused);
 	suite_add_tcase(s, ring_tc);
+	tcase_add_checked_fixture(uring_tc, uring_setup, uring_teardown);
+	tcase_add_test(uring_tc, uring_serves_requests_in_flight_together);
+	tcase_add_test(uring_tc, uring_read_past_end_of_file_reads_zeros);
+	tcase_add_test(uring_tc, uring_write_error_is_ioerr);
+	tcase_add_test(uring_tc, uring_leaves_the_rest_to_the_synchronous_path);
+	suite_add_tcase(s, uring_tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

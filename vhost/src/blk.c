@@ -21,6 +21,7 @@
 #include <linux/virtio_ring.h>
 
 #define SECTOR 512u
+#define HDR_LEN sizeof(struct virtio_blk_outhdr)
 /* Most sectors in one discard / write-zeroes range (2 GiB). */
 #define MAX_RANGE_SECTORS (1u << 22)
 
@@ -232,42 +233,129 @@ static int do_ranges(const struct tsr_blk *blk, uint32_t type,
 	return VIRTIO_BLK_S_OK;
 }
 
+/* Where the parts of a request are: the shape both tsr_blk_handle and
+ * tsr_blk_classify start from. */
+struct frame {
+	const struct iovec *out, *in;
+	unsigned n_out, n_in;     /* n_in without trailing empty iovecs */
+	uint8_t *status_p;
+	size_t out_len;
+	size_t data_len;          /* writable bytes before the status byte */
+	bool has_hdr;             /* out_len holds a header: type, sector */
+	uint32_t type;
+	uint64_t sector;
+};
+
+/* false when the request has no writable byte for the status. */
+static bool frame_of(const struct tsr_vreq *req, struct frame *f)
+{
+	struct virtio_blk_outhdr hdr;
+
+	f->out = req->iov;
+	f->in = req->iov + req->n_out;
+	f->n_out = req->n_out;
+	f->n_in = req->n_in;
+	/* The status byte: the last byte of the last writable buffer.
+	 * Empty iovecs (zero-length descriptors) are skipped. */
+	while (f->n_in > 0 && f->in[f->n_in - 1].iov_len == 0)
+		f->n_in--;
+	if (f->n_in == 0)
+		return false;
+	f->status_p = (uint8_t *)f->in[f->n_in - 1].iov_base +
+		      f->in[f->n_in - 1].iov_len - 1;
+	f->data_len = iov_total(f->in, f->n_in) - 1;
+	f->out_len = iov_total(f->out, f->n_out);
+	f->has_hdr = f->out_len >= sizeof(hdr);
+	f->type = 0;
+	f->sector = 0;
+	if (f->has_hdr) {
+		iov_to_buf(f->out, f->n_out, 0, &hdr, sizeof(hdr));
+		f->type = le32toh(hdr.type);
+		f->sector = le64toh(hdr.sector);
+	}
+	return true;
+}
+
+enum tsr_blk_class tsr_blk_classify(const struct tsr_blk *blk,
+				    const struct tsr_vreq *req,
+				    struct tsr_blk_rw *ret_rw)
+{
+	struct frame f;
+	uint64_t off;
+
+	/* The same checks as tsr_blk_handle, in the same order: whatever
+	 * is not a clean transfer goes to it for its answer. */
+	if (!frame_of(req, &f) || !f.has_hdr)
+		return TSR_BLK_OTHER;
+	switch (f.type) {
+	case VIRTIO_BLK_T_IN:
+		if (f.out_len != HDR_LEN ||
+		    f.data_len == 0 ||
+		    check_range(blk, f.sector, f.data_len, &off) != 0)
+			return TSR_BLK_OTHER;
+		*ret_rw = (struct tsr_blk_rw){
+			.write = false, .off = off, .len = f.data_len,
+			.iov = f.in, .n_iov = f.n_in, .skip = 0,
+			.status = f.status_p,
+			.used = (uint32_t)f.data_len + 1,
+		};
+		return TSR_BLK_RW;
+	case VIRTIO_BLK_T_OUT: {
+		size_t len = f.out_len - HDR_LEN;
+
+		if (blk->read_only || !blk->ops->write || len == 0 ||
+		    check_range(blk, f.sector, len, &off) != 0)
+			return TSR_BLK_OTHER;
+		*ret_rw = (struct tsr_blk_rw){
+			.write = true, .off = off, .len = len,
+			.iov = f.out, .n_iov = f.n_out,
+			.skip = HDR_LEN,
+			.status = f.status_p, .used = 1,
+		};
+		return TSR_BLK_RW;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return TSR_BLK_ORDERED;
+	default:
+		return TSR_BLK_OTHER;
+	}
+}
+
 uint32_t tsr_blk_handle(const struct tsr_blk *blk, const struct tsr_vreq *req,
 			void *bounce, int *ret_status)
 {
-	const struct iovec *out = req->iov, *in = req->iov + req->n_out;
-	unsigned n_out = req->n_out, n_in = req->n_in;
-	struct virtio_blk_outhdr hdr;
-	size_t out_len, in_len, data_len;
+	struct frame f;
+	const struct iovec *out, *in;
+	unsigned n_out, n_in;
+	size_t out_len, data_len;
 	uint8_t *status_p;
 	uint32_t type, used = 0;
 	uint64_t sector, off;
 	int status;
 
-	/* The status byte: the last byte of the last writable buffer.
-	 * Empty iovecs (zero-length descriptors) are skipped. */
-	while (n_in > 0 && in[n_in - 1].iov_len == 0)
-		n_in--;
-	if (n_in == 0) {
+	if (!frame_of(req, &f)) {
 		*ret_status = -1;
 		return 0;
 	}
-	status_p = (uint8_t *)in[n_in - 1].iov_base + in[n_in - 1].iov_len - 1;
-	in_len = iov_total(in, n_in);
-	data_len = in_len - 1;   /* writable bytes before the status byte */
-
-	out_len = iov_total(out, n_out);
-	if (out_len < sizeof(hdr)) {
+	out = f.out;
+	in = f.in;
+	n_out = f.n_out;
+	n_in = f.n_in;
+	status_p = f.status_p;
+	out_len = f.out_len;
+	data_len = f.data_len;
+	if (!f.has_hdr) {
 		status = VIRTIO_BLK_S_IOERR;
 		goto done;
 	}
-	iov_to_buf(out, n_out, 0, &hdr, sizeof(hdr));
-	type = le32toh(hdr.type);
-	sector = le64toh(hdr.sector);
+	type = f.type;
+	sector = f.sector;
 
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
-		if (out_len != sizeof(hdr) ||
+		if (out_len != HDR_LEN ||
 		    check_range(blk, sector, data_len, &off) != 0) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
@@ -299,14 +387,15 @@ uint32_t tsr_blk_handle(const struct tsr_blk *blk, const struct tsr_vreq *req,
 		}
 		break;
 	case VIRTIO_BLK_T_OUT: {
-		size_t len = out_len - sizeof(hdr);
+		size_t len = out_len - HDR_LEN;
 
 		if (blk->read_only || !blk->ops->write ||
 		    check_range(blk, sector, len, &off) != 0) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		status = len && do_write(blk, out, n_out, sizeof(hdr), len,
+		status = len && do_write(blk, out, n_out,
+					 HDR_LEN, len,
 					 off, bounce) < 0
 				 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 		break;
@@ -331,8 +420,8 @@ uint32_t tsr_blk_handle(const struct tsr_blk *blk, const struct tsr_vreq *req,
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		status = do_ranges(blk, type, out, n_out, sizeof(hdr),
-				   out_len - sizeof(hdr));
+		status = do_ranges(blk, type, out, n_out, HDR_LEN,
+				   out_len - HDR_LEN);
 		break;
 	default:
 		status = VIRTIO_BLK_S_UNSUPP;

@@ -68,6 +68,12 @@ static int vol_flush(void *ctx)
 	return tsr_volume_flush(ctx);
 }
 
+static int vol_map(void *ctx, uint64_t off, uint64_t len, bool for_write,
+		   struct tsr_volume_extent *ext, unsigned max, unsigned *ret_n)
+{
+	return tsr_volume_map(ctx, off, len, for_write, ext, max, ret_n);
+}
+
 static int layer_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	return tsr_layer_read(ctx, buf, len, off);
@@ -79,12 +85,16 @@ static const struct tsr_blk_ops volume_ops = {
 	.discard = vol_discard,
 	.write_zeroes = vol_write_zeroes,
 	.flush = vol_flush,
+	.map = vol_map,
 };
 
 static const struct tsr_blk_ops volume_ro_ops = {
 	.read = vol_read,
 	.flush = vol_flush,
+	.map = vol_map,
 };
+
+/* No map: every data chunk of a layer is a compressed, verified object. */
 
 static const struct tsr_blk_ops layer_ops = {
 	.read = layer_read,

@@ -143,8 +143,8 @@ struct tsr_vu_queue {
 	pthread_t thread;
 	int stop_fd;              /* eventfd: asks the thread to return */
 	struct tsr_vring *vr;     /* allocated on first start */
-	struct tsr_vreq *req;
-	void *bounce;
+	struct tsr_vreq *req;     /* the request just taken from the ring */
+	void *bounce;             /* for the synchronous path */
 };
 
 struct tsr_vu_dev {
@@ -181,12 +181,9 @@ void tsr_vu_log(struct tsr_vu_dev *dev, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* queue.c: starts the thread of a queue whose ring is fully set up
- * (0, or -errno with the ring left stopped), and stops it (joining: the
- * request in progress completes first). */
+ * (0, or -errno with the ring left stopped), and stops it (joining: every
+ * request in flight completes and is returned first). */
 int tsr_vu_queue_start(struct tsr_vu_queue *q);
 void tsr_vu_queue_stop(struct tsr_vu_queue *q);
-/* Serves the ring until it is empty or broken: the body of the queue
- * thread, also called directly by the fuzz target. */
-void tsr_vu_queue_drain(struct tsr_vu_queue *q);
 
 #endif /* TSR_VHOST_USER_H */
