@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LABEL_PAIR_MAX 4096       /* containerd's bound on key + value */
@@ -555,19 +556,23 @@ out:
 int snaps_cleanup(struct snaps *s, char *err, size_t errlen)
 {
 	struct tsr_gc_stats st;
+	struct timespec t0, t1;
 	int r;
 
 	/* GC is safe beside the store's other users; keep methods that
 	 * change snapshots out meanwhile all the same. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_rwlock_rdlock(&s->lock);
 	r = tsr_store_gc(s->store, NULL, &st);
 	pthread_rwlock_unlock(&s->lock);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (r)
 		return fail(r, err, errlen, "gc: %s", tsr_strerror(r));
-	snaps_log(s, "cleanup: %llu objects removed, %llu -> %llu bytes allocated",
+	snaps_log(s, "cleanup: %llu objects removed, %llu -> %llu bytes allocated, %.1f ms",
 		  (unsigned long long)st.objects_removed,
 		  (unsigned long long)st.allocated_before,
-		  (unsigned long long)st.allocated_after);
+		  (unsigned long long)st.allocated_after,
+		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	return 0;
 }
 
