@@ -345,6 +345,11 @@ void store_log(struct tsr_store *store, const char *fmt, ...)
 /* Copies len bytes at off of the chunk named digest, verified. */
 int object_read(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 		uint32_t off, uint32_t len, void *dst);
+/* The whole chunk, verified, into chunk (chunk_size bytes of scratch: a
+ * miss decodes straight into it, so after an error it holds garbage and
+ * must not reach a reader).  For copy-up, which owns its buffer. */
+int object_read_chunk(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		      uint8_t *chunk);
 
 /* ---- layer_map.c: flattened layer maps ---- */
 struct layer_map {

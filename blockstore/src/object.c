@@ -23,27 +23,13 @@ static int object_lookup(struct tsr_store *store, const uint8_t digest[TSR_DIGES
 	return r == -ENOENT ? -EIO : r;
 }
 
-int object_read(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
-		uint32_t off, uint32_t len, void *dst)
+/* Reads, verifies and caches the object at found into chunk. */
+static int object_read_whole(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+			     const struct chunk_record *found, uint8_t *chunk)
 {
-	struct chunk_record rec;
-	uint8_t *chunk;
-	int r;
+	struct chunk_record rec = *found;
+	int r = pack_read_object(store, digest, &rec, chunk);
 
-	if (chunk_cache_copy(store->cache, digest, off, len, dst) == 0)
-		return 0;
-	r = object_lookup(store, digest, &rec);
-	if (r) {
-		if (r == -EIO || r == -EBADMSG) {
-			object_report_damage(store, digest, NULL, r);
-			r = -EIO;
-		}
-		return r;
-	}
-	chunk = malloc(store->chunk_size);
-	if (!chunk)
-		return -ENOMEM;
-	r = pack_read_object(store, digest, &rec, chunk);
 	if (r) {
 		/* gc may have moved the object between our lookup and the
 		 * read: look again, and read again if it did. */
@@ -58,13 +44,49 @@ int object_read(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 	if (!r) {
 		/* Only verified chunks enter the cache: a hit needs no check. */
 		chunk_cache_insert(store->cache, digest, chunk);
-		memcpy(dst, chunk + off, len);
 	} else if (r == -EBADMSG || r == -EIO) {
 		object_report_damage(store, digest, &rec, r);
 		r = -EIO;
 	}
+	return r;
+}
+
+int object_read(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		uint32_t off, uint32_t len, void *dst)
+{
+	uint8_t *chunk;
+	int r;
+
+	if (chunk_cache_copy(store->cache, digest, off, len, dst) == 0)
+		return 0;
+	/* A miss: decode into scratch, so dst only ever gets verified bytes. */
+	chunk = malloc(store->chunk_size);
+	if (!chunk)
+		return -ENOMEM;
+	r = object_read_chunk(store, digest, chunk);
+	if (!r)
+		memcpy(dst, chunk + off, len);
 	free(chunk);
 	return r;
+}
+
+int object_read_chunk(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
+		      uint8_t *chunk)
+{
+	struct chunk_record rec;
+	int r;
+
+	if (chunk_cache_copy(store->cache, digest, 0, store->chunk_size, chunk) == 0)
+		return 0;
+	r = object_lookup(store, digest, &rec);
+	if (r) {
+		if (r == -EIO || r == -EBADMSG) {
+			object_report_damage(store, digest, NULL, r);
+			r = -EIO;
+		}
+		return r;
+	}
+	return object_read_whole(store, digest, &rec, chunk);
 }
 
 void object_report_damage(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],

@@ -203,7 +203,7 @@ static int chunk_copy_up(struct tsr_volume *vol, uint64_t idx, const uint8_t *di
 
 	if (!chunk)
 		return -ENOMEM;
-	r = object_read(vol->store, digest, 0, eff, chunk);
+	r = object_read_chunk(vol->store, digest, chunk);
 	if (!r) {
 		if (src)
 			memcpy(chunk + in, src, n);
