@@ -6,6 +6,7 @@
  * of the io_uring path (blk_uring.c) over a memfd: requests in flight
  * together, reads across file and zero extents, short reads at the end of
  * the file, write errors, and what it leaves to the synchronous path.
+ * test_vhost_pool.c adds the queue thread with its store workers.
  */
 #include "blk.h"
 #include "blk_uring.h"
@@ -650,6 +651,9 @@ START_TEST(uring_leaves_the_rest_to_the_synchronous_path)
 }
 END_TEST
 
+/* test_vhost_pool.c: a running queue with its store workers. */
+TCase *pool_tcase(void);
+
 int main(void)
 {
 	Suite *s = suite_create("vhost_blk");
@@ -685,6 +689,7 @@ int main(void)
 	tcase_add_test(uring_tc, uring_write_error_is_ioerr);
 	tcase_add_test(uring_tc, uring_leaves_the_rest_to_the_synchronous_path);
 	suite_add_tcase(s, uring_tc);
+	suite_add_tcase(s, pool_tcase());
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

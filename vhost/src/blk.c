@@ -247,14 +247,15 @@ struct frame {
 };
 
 /* false when the request has no writable byte for the status. */
-static bool frame_of(const struct tsr_vreq *req, struct frame *f)
+static bool frame_of(const struct iovec *iov, unsigned n_out, unsigned n_in,
+		     struct frame *f)
 {
 	struct virtio_blk_outhdr hdr;
 
-	f->out = req->iov;
-	f->in = req->iov + req->n_out;
-	f->n_out = req->n_out;
-	f->n_in = req->n_in;
+	f->out = iov;
+	f->in = iov + n_out;
+	f->n_out = n_out;
+	f->n_in = n_in;
 	/* The status byte: the last byte of the last writable buffer.
 	 * Empty iovecs (zero-length descriptors) are skipped. */
 	while (f->n_in > 0 && f->in[f->n_in - 1].iov_len == 0)
@@ -285,7 +286,7 @@ enum tsr_blk_class tsr_blk_classify(const struct tsr_blk *blk,
 
 	/* The same checks as tsr_blk_handle, in the same order: whatever
 	 * is not a clean transfer goes to it for its answer. */
-	if (!frame_of(req, &f) || !f.has_hdr)
+	if (!frame_of(req->iov, req->n_out, req->n_in, &f) || !f.has_hdr)
 		return TSR_BLK_OTHER;
 	switch (f.type) {
 	case VIRTIO_BLK_T_IN:
@@ -326,16 +327,23 @@ enum tsr_blk_class tsr_blk_classify(const struct tsr_blk *blk,
 uint32_t tsr_blk_handle(const struct tsr_blk *blk, const struct tsr_vreq *req,
 			void *bounce, int *ret_status)
 {
+	return tsr_blk_handle_iov(blk, req->iov, req->n_out, req->n_in, bounce,
+				  ret_status);
+}
+
+uint32_t tsr_blk_handle_iov(const struct tsr_blk *blk, const struct iovec *iov,
+			    unsigned n_out, unsigned n_in, void *bounce,
+			    int *ret_status)
+{
 	struct frame f;
 	const struct iovec *out, *in;
-	unsigned n_out, n_in;
 	size_t out_len, data_len;
 	uint8_t *status_p;
 	uint32_t type, used = 0;
 	uint64_t sector, off;
 	int status;
 
-	if (!frame_of(req, &f)) {
+	if (!frame_of(iov, n_out, n_in, &f)) {
 		*ret_status = -1;
 		return 0;
 	}

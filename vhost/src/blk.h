@@ -61,6 +61,13 @@ int tsr_blk_config(const struct tsr_blk *blk, unsigned queues,
  * when the request had no room for one (used length 0). */
 uint32_t tsr_blk_handle(const struct tsr_blk *blk, const struct tsr_vreq *req,
 			void *bounce, int *ret_status);
+/* The same on a request's iovecs given apart (iov[0..n_out) readable,
+ * then n_in writable): the worker pool keeps copies of just those.
+ * Thread-safe when the backing's operations are and bounce is the
+ * caller's own. */
+uint32_t tsr_blk_handle_iov(const struct tsr_blk *blk, const struct iovec *iov,
+			    unsigned n_out, unsigned n_in, void *bounce,
+			    int *ret_status);
 
 /* A well-formed IN or OUT request, as the asynchronous path sees it.  The
  * data are the len bytes of iov[0..n_iov) that follow the first skip

@@ -178,7 +178,8 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	int r;
 
 	if (!opts || !opts->socket_path || !!opts->volume == !!opts->layer ||
-	    opts->queues > TSR_VHOST_MAX_QUEUES)
+	    opts->queues > TSR_VHOST_MAX_QUEUES ||
+	    opts->store_threads > TSR_VHOST_MAX_STORE_THREADS)
 		return -EINVAL;
 	r = tsr_store_stat(store, &st);
 	if (r < 0)
@@ -233,6 +234,10 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	srv->dev.log = srv->log;
 	srv->dev.log_arg = srv->log_arg;
 	srv->dev.counters = &srv->counters;
+	srv->dev.store_threads = opts->store_threads < 0 ? 0u :
+				 opts->store_threads == 0 ?
+				 TSR_VHOST_STORE_THREADS_DEFAULT :
+				 (unsigned)opts->store_threads;
 	*ret_srv = srv;
 	return 0;
 fail:

@@ -53,6 +53,7 @@ void tsr_vu_dev_init(struct tsr_vu_dev *dev, const struct tsr_blk *blk,
 	dev->nq = nq;
 	dev->features = 0;
 	dev->protocol_features = 0;
+	dev->store_threads = 0;
 	memset(&dev->mem, 0, sizeof(dev->mem));
 	for (unsigned i = 0; i < TSR_VHOST_MAX_QUEUES; i++) {
 		struct tsr_vu_queue *q = &dev->q[i];

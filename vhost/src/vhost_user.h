@@ -162,6 +162,9 @@ struct tsr_vu_dev {
 	void *log_arg;
 	struct tsr_vu_counters *counters;
 	bool no_threads;              /* fuzzing: never start queue threads */
+	/* Worker threads per queue for requests only the store can serve
+	 * (blk_pool.c); 0: the queue thread serves them itself. */
+	unsigned store_threads;
 };
 
 /* Sets up a device for a new connection (rings stopped, nothing mapped). */

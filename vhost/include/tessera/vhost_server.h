@@ -23,6 +23,9 @@ extern "C" {
 
 /* Most virtqueues one device offers (VHOST_USER_GET_QUEUE_NUM). */
 #define TSR_VHOST_MAX_QUEUES 16
+/* Store worker threads per queue (tsr_vhost_options.store_threads). */
+#define TSR_VHOST_STORE_THREADS_DEFAULT 2
+#define TSR_VHOST_MAX_STORE_THREADS 16
 
 struct tsr_vhost_options {
 	const char *socket_path;          /* unix socket to listen on */
@@ -35,6 +38,14 @@ struct tsr_vhost_options {
 	 * device announcing more than the VMM created). */
 	unsigned queues;
 	bool read_only;                   /* VIRTIO_BLK_F_RO; writes fail */
+	/* Worker threads per queue for the reads and writes only the store
+	 * can serve (chunks inherited from the parent layer: decompression
+	 * and digest checks; first writes to a chunk: copy-up; every read
+	 * of a layer), so that several run at once.  0 means the default,
+	 * TSR_VHOST_STORE_THREADS_DEFAULT; negative means none (each queue
+	 * thread serves them itself, one at a time); at most
+	 * TSR_VHOST_MAX_STORE_THREADS. */
+	int store_threads;
 	/* One line per event (connection, broken ring...), no newline.
 	 * NULL: "tessera: vhost: ..." on stderr.  Called from any of the
 	 * server's threads. */
