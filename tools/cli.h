@@ -32,6 +32,7 @@ enum {
 /* The state of one run of the command, passed to every subcommand. */
 struct cli {
 	const char *store_dir;    /* --store, $TESSERA_STORE or the default */
+	uint64_t cache_bytes;     /* --cache: the chunk cache; 0 = the library's default */
 	struct tsr_store *store;  /* open store, or NULL until cli_open_store() */
 	bool progress;            /* draw progress bars (stderr is a terminal) */
 	/* Where this run reads and writes: the process's own stdio, or the

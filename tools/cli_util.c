@@ -275,7 +275,8 @@ int cli_open_store(struct cli *cli)
 
 	if (cli->store)
 		return CLI_OK;
-	r = tsr_store_open(dir, NULL, &cli->store);
+	r = tsr_store_open(dir, &(struct tsr_open_options){ .cache_bytes = cli->cache_bytes },
+			   &cli->store);
 	if (r >= 0)
 		return CLI_OK;
 	cli->store = NULL;

@@ -53,7 +53,7 @@ static const struct cli_cmd *const commands[] = {
 static void print_main_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: " CLI_PROG " [--store DIR] COMMAND [ARGS...]\n"
+		"Usage: " CLI_PROG " [--store DIR] [--cache SIZE] COMMAND [ARGS...]\n"
 		"\n"
 		"tessera manages a store of content-addressed chunks: immutable "
 		"layers,\nand writable volumes (raw disk images) on top of "
@@ -63,6 +63,12 @@ static void print_main_help(FILE *f)
 		"  -s, --store DIR  the store to use; default: $TESSERA_STORE "
 		"if set,\n"
 		"                   else " CLI_DEFAULT_STORE "\n"
+		"  --cache SIZE     the cache of decompressed, verified chunks of "
+		"the\n"
+		"                   process that opens the store (default 256M); "
+		"worth raising\n"
+		"                   for daemons (mount, serve, vhost) reading "
+		"layers at random\n"
 		"  -h, --help       print this help\n"
 		"  -V, --version    print the version\n"
 		"\n"
@@ -169,6 +175,7 @@ int cli_main(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "store", required_argument, NULL, 's' },
+		{ "cache", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -184,6 +191,12 @@ int cli_main(struct cli *cli, int argc, char **argv)
 		switch (c) {
 		case 's':
 			store_dir = optarg;
+			break;
+		case 'C':
+			if (tsr_parse_size(optarg, &cli->cache_bytes) < 0 ||
+			    cli->cache_bytes < (1u << 20))
+				return cli_usage_err(NULL, "--cache needs a size of at least "
+						     "1M (like 256M or 4G), not '%s'", optarg);
 			break;
 		case 'h':
 			print_main_help(cli_out());

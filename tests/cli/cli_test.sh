@@ -84,6 +84,8 @@ expect 2 "missing" volume
 expect 2 "missing" volume create
 expect 2 "missing" volume import onlyname
 expect 2 "unknown option" volume ls --bogus
+expect 2 "at least 1M" --cache 4k volume ls
+expect 2 "at least 1M" --cache lots volume ls
 expect 2 "needs a value" volume create v --size
 expect 2 "size" volume create v --size 12Q
 expect 2 "size" volume create v --size 0
@@ -138,6 +140,8 @@ check "failed write left the bytes alone" \
   cmp -s <("$bin" volume read v1 --offset 1000000 --length 48576) <(head -c 48576 /dev/zero)
 
 expect 0 "" volume ls
+expect 0 "" --cache 512M volume ls
+check "--cache 512M: volume ls lists v1" grep -q "^v1 " "$tmp/out"
 check "volume ls lists v1 and v2" \
   sh -c "grep -q '^v1 ' '$tmp/out' && grep -q '^v2 ' '$tmp/out'"
 expect 0 "" volume stat v1
