@@ -13,6 +13,8 @@ PACKAGES=(
   check
   # integration tests and benchmarks
   e2fsprogs fio util-linux
+  # bench/run plots
+  gnuplot-nox
   # the fio engine (bench/fio_engine): apt-get source fio needs dpkg-source
   dpkg-dev
   # benchmarks (bench/run)
