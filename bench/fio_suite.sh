@@ -32,7 +32,8 @@
 #   native-loop     ext4 on a direct-io loop device on a native file
 #
 # --tessera-cache SIZE: the chunk cache of tessera's daemons (tessera
-# --cache; default 2G in the full run, the library's 256M in --quick).
+# --cache) and of the fio engine (cache=); default 2G in the full run, the
+# library's 256M in --quick.
 #
 # Writes OUT/fio.jsonl (one line per fio run, verify pass and space
 # sample), OUT/fw.jsonl (first-write sweep), OUT/profile/*.txt,
@@ -332,7 +333,7 @@ fio_args() {
 		# as 2 threads (one store handle, refcounted) at iodepth 1.
 		[ "$qd" -gt 1 ] && [ "${jbs[$j]}" = 4k ] && nj=2
 		args=(--ioengine=external:"$engine" --store="$S/store-tsr-engine" --volume=v --filename=v
-			--thread=1 --numjobs="${5:-$nj}" --iodepth=1 "${args[@]}")
+			--thread=1 --numjobs="${5:-$nj}" --iodepth=1 ${tcache:+--cache="$tcache"} "${args[@]}")
 		[ -n "${4:-}" ] && args+=(--size="$fsize")
 	else
 		args=(--ioengine=io_uring --filename="$file" --size="$fsize" --direct="$direct"

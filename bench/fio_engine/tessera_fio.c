@@ -52,6 +52,7 @@ struct tfio_options {
 	char *store;   /* store directory; default $TESSERA_STORE */
 	char *volume;  /* volume name (read-write) */
 	char *layer;   /* layer name, id or unique id prefix (read-only) */
+	unsigned long long cache; /* chunk cache bytes; 0 = the library's default */
 };
 
 static struct fio_option tfio_options[] = {
@@ -79,6 +80,16 @@ static struct fio_option tfio_options[] = {
 		.type = FIO_OPT_STR_STORE,
 		.off1 = offsetof(struct tfio_options, layer),
 		.help = "Committed layer (name, id or id prefix) to read (read-only)",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_INVALID,
+	},
+	{
+		.name = "cache",
+		.lname = "tessera chunk cache size",
+		.type = FIO_OPT_STR_VAL,
+		.off1 = offsetof(struct tfio_options, cache),
+		.help = "Cache of verified chunks of the process's store (default 256M; "
+			"the first job to open the store sets it)",
 		.category = FIO_OPT_C_ENGINE,
 		.group = FIO_OPT_G_INVALID,
 	},
@@ -117,14 +128,16 @@ static void tfio_store_log(void *arg, const char *line)
 
 /*
  * Takes a reference on the store in dir, opening it when this process has
- * none.  On success *ret_s holds the reference (drop it with
+ * none (with a cache of cache_bytes, 0 = default).  On success *ret_s
+ * holds the reference (drop it with
  * tfio_store_put).  Returns 0 or a negative errno; -EBUSY when another
  * process holds the store's lock.
  */
-static int tfio_store_get(const char *dir, struct tfio_store **ret_s)
+static int tfio_store_get(const char *dir, uint64_t cache_bytes, struct tfio_store **ret_s)
 {
 	struct tsr_open_options opts = {
 		.log = tfio_store_log,
+		.cache_bytes = cache_bytes,
 	};
 	struct tfio_store *s, **pp;
 	char *real;
@@ -346,7 +359,7 @@ static int tfio_get_file_size(struct thread_data *td, struct fio_file *f)
 		return 0;
 	if (tfio_check(td))
 		return 1;
-	r = tfio_store_get(tfio_store_dir(o), &s);
+	r = tfio_store_get(tfio_store_dir(o), o->cache, &s);
 	opened = r == 0;
 	if (opened) {
 		if (o->volume && o->volume[0]) {
@@ -396,7 +409,7 @@ static int tfio_init(struct thread_data *td)
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return tfio_fail(td, -ENOMEM, "init");
-	r = tfio_store_get(tfio_store_dir(o), &job->store);
+	r = tfio_store_get(tfio_store_dir(o), o->cache, &job->store);
 	if (r < 0) {
 		free(job);
 		return tfio_open_failed(td, r);
