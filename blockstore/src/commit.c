@@ -130,14 +130,18 @@ static int process_item(struct tsr_volume *vol, MDB_txn *txn, struct codec_ctx *
 #define COMMIT_READAHEAD_CHUNKS 256
 
 /* Claims the next changed chunk; false when there is none or the pipe
- * stops.  Called with the lock held. */
-static bool pipe_claim(struct commit_pipe *p, struct commit_slot **ret_slot, uint8_t **ret_buf)
+ * stops.  Called with the lock held.  *ret_ahead is a byte range for the
+ * caller to ask the kernel to read ahead once it dropped the lock (length
+ * 0: none), so that no other worker waits on that system call. */
+static bool pipe_claim(struct commit_pipe *p, struct commit_slot **ret_slot, uint8_t **ret_buf,
+		       off_t ret_ahead[2])
 {
 	struct tsr_volume *vol = p->vol;
 	unsigned shift = vol->store->chunk_shift;
 	uint64_t seq;
 	uint8_t st = CHUNK_ABSENT;
 
+	ret_ahead[0] = ret_ahead[1] = 0;
 	while (!p->stop && p->claimed < p->total && p->claimed >= p->taken + p->nslots)
 		pthread_cond_wait(&p->space, &p->lock);
 	if (p->stop || p->claimed >= p->total)
@@ -161,8 +165,8 @@ static bool pipe_claim(struct commit_pipe *p, struct commit_slot **ret_slot, uin
 
 		if (to > vol->nchunks)
 			to = vol->nchunks;
-		posix_fadvise(vol->data_fd, (off_t)(p->scan_pos << shift),
-			      (off_t)((to - p->scan_pos) << shift), POSIX_FADV_WILLNEED);
+		ret_ahead[0] = (off_t)(p->scan_pos << shift);
+		ret_ahead[1] = (off_t)((to - p->scan_pos) << shift);
 		p->readahead_to = to;
 	}
 	p->scan_pos++;
@@ -185,10 +189,13 @@ static void *commit_worker(void *arg)
 	for (;;) {
 		struct commit_slot *slot;
 		uint8_t *buf;
+		off_t ahead[2];
 
-		if (!pipe_claim(p, &slot, &buf))
+		if (!pipe_claim(p, &slot, &buf, ahead))
 			break;
 		pthread_mutex_unlock(&p->lock);
+		if (ahead[1])
+			posix_fadvise(p->vol->data_fd, ahead[0], ahead[1], POSIX_FADV_WILLNEED);
 		slot->item.err = r ? r : process_item(p->vol, txn, cctx, chunk, &slot->item,
 						      buf, p->slot_len);
 		pthread_mutex_lock(&p->lock);
