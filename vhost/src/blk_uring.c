@@ -82,33 +82,44 @@ struct cursor {
 	size_t at;              /* bytes of iov[i] already passed */
 };
 
+/* The next piece of at most len bytes under the cursor, at *ret_p; moves
+ * over it.  0 when the iovecs are used up. */
+static size_t cur_step(struct cursor *c, size_t len, uint8_t **ret_p)
+{
+	size_t take;
+
+	if (c->i >= c->n)
+		return 0;
+	take = c->iov[c->i].iov_len - c->at;
+	if (take > len)
+		take = len;
+	*ret_p = (uint8_t *)c->iov[c->i].iov_base + c->at;
+	c->at += take;
+	if (c->at == c->iov[c->i].iov_len) {
+		c->i++;
+		c->at = 0;
+	}
+	return take;
+}
+
 /* Moves over len bytes; with out, appends iovecs for them at
  * out[*count..max) (false when that is too few). */
 static bool cur_take(struct cursor *c, size_t len, struct iovec *out,
 		     unsigned max, unsigned *count)
 {
 	while (len > 0) {
+		uint8_t *p;
 		size_t take;
 
 		if (c->i >= c->n)
 			return false;
-		take = c->iov[c->i].iov_len - c->at;
-		if (take > len)
-			take = len;
+		take = cur_step(c, len, &p);
 		if (take > 0 && out) {
 			if (*count >= max)
 				return false;
-			out[*count].iov_base = (uint8_t *)c->iov[c->i].iov_base +
-					       c->at;
-			out[*count].iov_len = take;
-			(*count)++;
+			out[(*count)++] = (struct iovec){ .iov_base = p, .iov_len = take };
 		}
-		c->at += take;
 		len -= take;
-		if (c->at == c->iov[c->i].iov_len) {
-			c->i++;
-			c->at = 0;
-		}
 	}
 	return true;
 }
@@ -117,20 +128,14 @@ static bool cur_take(struct cursor *c, size_t len, struct iovec *out,
 static bool cur_zero(struct cursor *c, size_t len)
 {
 	while (len > 0) {
+		uint8_t *p;
 		size_t take;
 
 		if (c->i >= c->n)
 			return false;
-		take = c->iov[c->i].iov_len - c->at;
-		if (take > len)
-			take = len;
-		memset((uint8_t *)c->iov[c->i].iov_base + c->at, 0, take);
-		c->at += take;
+		take = cur_step(c, len, &p);
+		memset(p, 0, take);
 		len -= take;
-		if (c->at == c->iov[c->i].iov_len) {
-			c->i++;
-			c->at = 0;
-		}
 	}
 	return true;
 }
