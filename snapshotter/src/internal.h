@@ -10,6 +10,7 @@
  *   records.c     the snapshotter's metadata records (store records, ns
  *                 "snapshot") and the names of its volumes and layers
  *   filters.c     containerd's filter syntax, for List
+ *   loop_devices.c the loop devices the snapshots' mounts name
  *
  * Functions return 0 or a negative errno unless they say otherwise.
  */
@@ -139,6 +140,33 @@ void snap_name_of(const char *key, char *buf);
 
 int64_t snap_now_ns(void);
 
+/* ---- loop devices (loop_devices.c) ------------------------------------------ */
+
+/* Snapshot key -> the loop device attached to its image (held open,
+ * autoclear).  Thread-safe. */
+struct loop_entry;
+struct loop_table {
+	pthread_mutex_t lock;
+	struct loop_entry *v;
+	size_t n, cap;
+	bool unavailable;  /* this process cannot attach loop devices */
+};
+
+/* unavailable is set if /dev/loop-control cannot be opened. */
+void loop_table_init(struct loop_table *t);
+/* Closes every device (the kernel clears each once nothing mounts it). */
+void loop_table_fini(struct loop_table *t);
+/* The number N of /dev/loopN bound to image for key: the one attached
+ * before, else a free device bound now (read-only if read_only).  Errors:
+ * -ENODEV when this process cannot attach loop devices (no
+ * /dev/loop-control, no permission: from then on at once), else the open
+ * of image or the kernel's setup. */
+int loop_table_get(struct loop_table *t, const char *key, const char *image,
+		   bool read_only, int *ret_number);
+/* Releases key's device, if it has one.  only_unused: not while a
+ * filesystem on it is mounted (-EBUSY). */
+int loop_table_put(struct loop_table *t, const char *key, bool only_unused);
+
 /* ---- snapshots (snapshots.c) ---------------------------------------------- */
 
 struct snaps {
@@ -149,6 +177,7 @@ struct snaps {
 	/* Readers (Stat, List, Mounts, Usage) share it; every method that
 	 * changes records or the store takes it exclusively. */
 	pthread_rwlock_t lock;
+	struct loop_table loops;
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 };
@@ -158,6 +187,14 @@ int snaps_init(struct snaps *s, struct tsr_store *store,
 void snaps_fini(struct snaps *s);
 void snaps_log(struct snaps *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* The mounts of a snapshot: type, source, up to 4 options. */
+struct snap_mount {
+	const char *type;
+	char source[4096];
+	const char *options[4];
+	size_t n_options;
+};
 
 /* Each takes the lock.  Errors: -ENOENT (key, parent), -EEXIST (key,
  * name), -EINVAL (bad argument, parent not committed), -ENOTEMPTY (has
@@ -169,8 +206,9 @@ struct snap_args {
 	const struct snap_label *labels;
 	size_t n_labels;
 };
+/* Also attaches the new snapshot's loop device: its mount in *ret_mount. */
 int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
-		  struct snap_rec **ret_rec, char *err, size_t errlen);
+		  struct snap_mount *ret_mount, char *err, size_t errlen);
 int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
 		 char *err, size_t errlen);
 int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen);
@@ -188,14 +226,11 @@ int snaps_cleanup(struct snaps *s, char *err, size_t errlen);
 /* Finishes or undoes what a killed daemon left (see docs/snapshotter.md). */
 int snaps_recover(struct snaps *s);
 
-/* The mounts of a snapshot: type, source, up to 4 options. */
-struct snap_mount {
-	const char *type;
-	char source[4096];
-	const char *options[4];
-	size_t n_options;
-};
-int snaps_mount_of(struct snaps *s, const struct snap_rec *rec, struct snap_mount *ret);
+/* The mount of snapshot key (record rec): ext4 on the loop device attached
+ * to its image (attached now if it has none).  Called under s->lock, read
+ * or write, so that no Commit or Remove of key runs meanwhile. */
+int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
+		   struct snap_mount *ret);
 
 /* ---- filters (filters.c) --------------------------------------------------- */
 

@@ -160,24 +160,17 @@ static void info_done(struct info_buf *ib)
 	free(ib->ptrs);
 }
 
-/* Replies with the mounts of rec.  The responses of Prepare, View and
+/* Replies with a snapshot's mount.  The responses of Prepare, View and
  * Mounts are the same message on the wire: { repeated Mount mounts = 1; }. */
-static void reply_mounts(struct snaps *s, const struct snap_rec *rec,
-			 struct grpc_reply *reply)
+static void reply_mounts(const struct snap_mount *sm, struct grpc_reply *reply)
 {
 	MountsResp resp = CONTAINERD__SERVICES__SNAPSHOTS__V1__MOUNTS_RESPONSE__INIT;
 	Mount m = CONTAINERD__TYPES__MOUNT__INIT, *mp = &m;
-	struct snap_mount sm;
-	int r = snaps_mount_of(s, rec, &sm);
 
-	if (r) {
-		grpc_reply_error(reply, grpc_code_from_errno(r), "%s", tsr_strerror(r));
-		return;
-	}
-	m.type = (char *)sm.type;
-	m.source = sm.source;
-	m.n_options = sm.n_options;
-	m.options = (char **)sm.options;
+	m.type = (char *)sm->type;
+	m.source = (char *)sm->source;
+	m.n_options = sm->n_options;
+	m.options = (char **)sm->options;
 	resp.n_mounts = 1;
 	resp.mounts = &mp;
 	reply_msg(reply, &resp.base);
@@ -204,16 +197,15 @@ static void do_prepare(struct snaps *s, const char *method, const char *key,
 		       struct grpc_reply *reply)
 {
 	struct snap_args a = { key, parent, labels, n };
-	struct snap_rec *rec;
+	struct snap_mount sm;
 	char err[ERR_LEN] = "";
-	int r = snaps_prepare(s, &a, view, &rec, err, sizeof(err));
+	int r = snaps_prepare(s, &a, view, &sm, err, sizeof(err));
 
 	if (r) {
 		reply_errno(s, method, reply, r, err);
 		return;
 	}
-	reply_mounts(s, rec, reply);
-	snap_rec_free(rec);
+	reply_mounts(&sm, reply);
 }
 
 static void run_prepare(struct snaps *s, const ProtobufCMessage *msg, struct grpc_reply *reply)
@@ -250,18 +242,25 @@ static void run_mounts(struct snaps *s, const ProtobufCMessage *msg, struct grpc
 {
 	const MountsReq *req = (const MountsReq *)msg;
 	struct snap_rec *rec;
+	struct snap_mount sm;
 	char err[ERR_LEN] = "";
 	int r;
 
 	pthread_rwlock_rdlock(&s->lock);
 	r = snaps_stat_locked(s, req->key, &rec, err, sizeof(err));
+	if (!r) {
+		r = snaps_mount_of(s, req->key, rec, &sm);
+		if (r)
+			snprintf(err, sizeof(err), "attaching a loop device: %s",
+				 tsr_strerror(r));
+		snap_rec_free(rec);
+	}
 	pthread_rwlock_unlock(&s->lock);
 	if (r) {
 		reply_errno(s, "Mounts", reply, r, err);
 		return;
 	}
-	reply_mounts(s, rec, reply);
-	snap_rec_free(rec);
+	reply_mounts(&sm, reply);
 }
 
 static void run_commit(struct snaps *s, const ProtobufCMessage *msg, struct grpc_reply *reply)

@@ -56,11 +56,16 @@ int snaps_init(struct snaps *s, struct tsr_store *store,
 	s->log = opts->log;
 	s->log_arg = opts->log_arg;
 	pthread_rwlock_init(&s->lock, NULL);
+	loop_table_init(&s->loops);
+	if (s->loops.unavailable)
+		snaps_log(s, "no loop devices (/dev/loop-control): mounts name the "
+			  "image files, containerd attaches them (slower)");
 	return 0;
 }
 
 void snaps_fini(struct snaps *s)
 {
+	loop_table_fini(&s->loops);
 	free(s->fuse_mount);
 	pthread_rwlock_destroy(&s->lock);
 }
@@ -170,24 +175,35 @@ static int volume_remove(struct snaps *s, const char *name)
 	return r == -ENOENT ? 0 : r;
 }
 
-int snaps_mount_of(struct snaps *s, const struct snap_rec *rec, struct snap_mount *m)
+int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
+		   struct snap_mount *m)
 {
-	char hex[TSR_ID_HEX_LEN + 1];
-	int n;
+	char hex[TSR_ID_HEX_LEN + 1], image[sizeof(m->source)];
+	bool read_only = rec->kind != SNAP_ACTIVE;
+	int n, number, r;
 
 	memset(m, 0, sizeof(*m));
 	m->type = "ext4";
-	m->options[m->n_options++] = "loop";
 	if (rec->kind == SNAP_COMMITTED) {
 		tsr_layer_id_to_hex(&rec->layer, hex);
-		n = snprintf(m->source, sizeof(m->source), "%s/layers/%s", s->fuse_mount, hex);
+		n = snprintf(image, sizeof(image), "%s/layers/%s", s->fuse_mount, hex);
 	} else {
-		n = snprintf(m->source, sizeof(m->source), "%s/volumes/%s", s->fuse_mount,
-			     rec->volume);
+		n = snprintf(image, sizeof(image), "%s/volumes/%s", s->fuse_mount, rec->volume);
 	}
-	if (n < 0 || (size_t)n >= sizeof(m->source))
+	if (n < 0 || (size_t)n >= sizeof(image))
 		return -ENAMETOOLONG;
-	if (rec->kind == SNAP_ACTIVE) {
+	r = loop_table_get(&s->loops, key, image, read_only, &number);
+	if (r == 0) {
+		snprintf(m->source, sizeof(m->source), "/dev/loop%d", number);
+	} else if (r == -ENODEV) {
+		/* No loop devices for us (a container without
+		 * /dev/loop-control, say): containerd attaches them. */
+		memcpy(m->source, image, (size_t)n + 1);
+		m->options[m->n_options++] = "loop";
+	} else {
+		return r;
+	}
+	if (!read_only) {
 		m->options[m->n_options++] = "rw";
 		m->options[m->n_options++] = TSR_VOLUME_FS_EXT4_RW_OPTIONS;
 	} else {
@@ -214,7 +230,7 @@ static int make_fs(struct snaps *s, const char *volume, char *err, size_t errlen
 }
 
 int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
-		  struct snap_rec **ret_rec, char *err, size_t errlen)
+		  struct snap_mount *ret_mount, char *err, size_t errlen)
 {
 	struct snap_rec *rec = NULL, *prec = NULL;
 	char name[SNAP_NAME_LEN + 1];
@@ -277,17 +293,22 @@ int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
 		goto store_err;
 	}
 	rec->created_ns = rec->updated_ns = snap_now_ns();
+	r = snaps_mount_of(s, a->key, rec, ret_mount);
+	if (r) {
+		r = fail(r, err, errlen, "attaching a loop device: %s", tsr_strerror(r));
+		goto out;
+	}
 	r = snap_rec_put(s->store, a->key, rec);
 	if (r)
 		goto store_err;
-	*ret_rec = rec;
-	rec = NULL;
 	goto out;
 store_err:
 	fail(r, err, errlen, "%s", tsr_strerror(r));
 out:
-	if (r && created)
+	if (r && created) {
+		loop_table_put(&s->loops, a->key, false);
 		volume_remove(s, name);
+	}
 	pthread_rwlock_unlock(&s->lock);
 	snap_rec_free(rec);
 	snap_rec_free(prec);
@@ -348,15 +369,20 @@ int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
 	if (r)
 		goto store_err;
 	/* Durable: the pending record.  From here a restart finishes the
-	 * commit if the layer got published, or drops the record. */
-	for (;;) {
+	 * commit if the layer got published, or drops the record.  Its loop
+	 * device goes first, once nothing mounts it; the kernel lets the
+	 * image file go a moment after the device, -EBUSY meanwhile. */
+	while ((r = loop_table_put(&s->loops, a->key, true)) == -EBUSY &&
+	       waited < BUSY_RETRY_MS)
+		busy_wait(&waited);
+	while (!r) {
 		r = tsr_volume_open(s->store, rec->volume, &vol);
-		if (r)
-			break;
-		r = tsr_volume_commit(vol, lname, NULL, &id);  /* consumes vol */
+		if (!r)
+			r = tsr_volume_commit(vol, lname, NULL, &id);  /* consumes vol */
 		if (r != -EBUSY || waited >= BUSY_RETRY_MS)
 			break;
 		busy_wait(&waited);
+		r = 0;
 	}
 	if (r) {
 		snap_rec_del(s->store, name);
@@ -394,7 +420,7 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 {
 	struct snap_rec *rec = NULL;
 	bool children;
-	int r;
+	int r, waited = 0;
 
 	pthread_rwlock_wrlock(&s->lock);
 	r = snap_rec_get(s->store, key, &rec);
@@ -413,6 +439,12 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 		goto store_err;
 	if (children) {
 		r = fail(-ENOTEMPTY, err, errlen, "snapshot %s has children", key);
+		goto out;
+	}
+	while ((r = loop_table_put(&s->loops, key, true)) == -EBUSY && waited < BUSY_RETRY_MS)
+		busy_wait(&waited);
+	if (r) {
+		r = fail(r, err, errlen, "snapshot %s is in use (mounted)", key);
 		goto out;
 	}
 	if (rec->kind == SNAP_COMMITTED) {

@@ -12,14 +12,18 @@
 #  3. A running container writes 4 KiB into the 64 MiB file (fsync): the
 #     store grows by at most 1 MiB (du), its volume by a few chunks.
 #  4. `ctr snapshots` prepare / mounts / commit / view / ls / info / usage /
-#     label / rm, and a filtered List through containerd.
+#     label / rm, and a filtered List through containerd; the mounts name
+#     loop devices tessera attached to the images (rw / read-only), the
+#     same one each time; commit refuses a mounted snapshot; commit and rm
+#     release the devices.
 #  5. Malformed HTTP/2, gRPC and protobuf input (h2_garbage.py): error
 #     statuses or closed connections; containerd is served throughout.
 #  6. kill -9 of `tessera serve` between two imports; restart (the stale
 #     FUSE mount is cleaned); the second import and a run work; `tessera
 #     fsck` (through the control socket) is clean.
 #  7. `ctr images rm --sync` of both images -> containerd GC -> Remove and
-#     Cleanup: no snapshot, no layer left, the store's space comes back.
+#     Cleanup: no snapshot, no layer left, the store's space comes back, no
+#     loop device left on the store's images.
 #
 # Usage: containerd.sh TESSERA_CLI
 # Exit 0 pass, 1 fail, 77 skip.  KEEP=1 keeps the temp dir.
@@ -204,12 +208,41 @@ for _ in $(seq 50); do C task ls | grep -q 'c2.*STOPPED' && break; sleep 0.1; do
 C task rm c2 >/dev/null 2>&1; C container rm c2 >/dev/null 2>&1 || ko "container rm c2"
 
 # ---- 4. ctr snapshots ---------------------------------------------------------------------
-if CS prepare s-active "$L2" >/dev/null && CS mounts /mnt s-active | grep -q "ext4.*loop,rw"; then
-	ok "snapshots prepare + mounts (ext4 loop rw)"
-else ko "snapshots prepare/mounts: $(CS mounts /mnt s-active 2>&1)"; fi
+# The mounts name a loop device tessera attached (LOOP_CONFIGURE) to the
+# snapshot's image: backing file, read-only flag.
+loop_of() { CS mounts /mnt "$1" | sed -n 's|^mount -t ext4 /dev/\(loop[0-9]*\) /mnt -o \(.*\)$|\1 \2|p'; }
+backing() { cat "/sys/block/$1/loop/backing_file" 2>/dev/null; }
+CS prepare s-active "$L2" >/dev/null
+read -r ldev lopts < <(loop_of s-active)
+if [ -n "$ldev" ] && [ "$lopts" = "rw,noinit_itable" ] &&
+   [[ "$(backing "$ldev")" == "$MNT/volumes/ctrd-"* ]] && [ "$(cat "/sys/block/$ldev/ro")" = 0 ]; then
+	ok "snapshots prepare + mounts: ext4 on $ldev ($lopts), backed by the volume's image"
+else ko "snapshots prepare/mounts: $(CS mounts /mnt s-active 2>&1); $ldev -> $(backing "$ldev")"; fi
+[ "$(loop_of s-active)" = "$ldev $lopts" ] && ok "a second Mounts names the same device" ||
+	ko "second Mounts: $(loop_of s-active)"
+mkdir -p "$W/m"
+if mount -t ext4 -o "$lopts" "/dev/$ldev" "$W/m"; then
+	echo hello >"$W/m/data/hello"
+	s0=$SECONDS
+	if CS commit s-commit s-active 2>"$W/commit.err"; then
+		ko "commit of a mounted snapshot worked"
+	else
+		grep -q "in use" "$W/commit.err" &&
+			ok "commit of a mounted snapshot is refused after $((SECONDS - s0))s: $(tail -1 "$W/commit.err")" ||
+			ko "commit of a mounted snapshot: $(cat "$W/commit.err")"
+	fi
+	umount "$W/m"
+fi
 CS commit s-commit s-active && ok "snapshots commit" || ko "snapshots commit"
-CS view s-view s-commit >/dev/null && CS mounts /mnt s-view | grep -q "loop,ro" &&
-	ok "snapshots view (read-only)" || ko "snapshots view"
+[ -z "$(backing "$ldev")" ] && ok "commit released $ldev" || ko "$ldev still bound to $(backing "$ldev")"
+CS view s-view s-commit >/dev/null
+read -r vdev vopts < <(loop_of s-view)
+if [ -n "$vdev" ] && [ "$vopts" = "ro,noload" ] && [ "$(cat "/sys/block/$vdev/ro")" = 1 ] &&
+   mount -t ext4 -o "$vopts" "/dev/$vdev" "$W/m"; then
+	[ "$(cat "$W/m/data/hello")" = hello ] && ok "snapshots view: read-only $vdev holds the committed file" ||
+		ko "view content: $(ls "$W/m/data")"
+	umount "$W/m"
+else ko "snapshots view: $(CS mounts /mnt s-view 2>&1)"; fi
 CS label s-commit test.label=hello >/dev/null && CS info s-commit | grep -q '"test.label": "hello"' &&
 	ok "snapshots label + info" || ko "snapshots label: $(CS info s-commit)"
 CS usage s-commit | grep -q s-commit && ok "snapshots usage" || ko "snapshots usage"
@@ -218,6 +251,10 @@ CS rm s-commit 2>/dev/null && ko "removing a snapshot with a child worked" ||
 	ok "snapshots rm of a parent with a child is refused"
 CS rm s-view && CS rm s-commit && ! CS ls | grep -q 's-' && ok "snapshots rm" ||
 	ko "snapshots rm: $(CS ls)"
+# containerd removes from its metadata at once, from the backend at its next
+# GC: wait for that.
+for _ in $(seq 50); do [ -z "$(backing "$vdev")" ] && break; sleep 0.1; done
+[ -z "$(backing "$vdev")" ] && ok "rm released $vdev" || ko "$vdev still bound to $(backing "$vdev")"
 
 # ---- 5. malformed input ------------------------------------------------------------------
 if /usr/bin/python3 "$HERE/h2_garbage.py" "$SOCK" >"$W/garbage.log" 2>&1; then
@@ -259,6 +296,10 @@ echo "store: ${before} KiB before images rm, ${after} KiB after; $left snapshots
 [ "$after" -lt $((before / 4)) ] && ok "the store's space came back (${before} -> ${after} KiB)" ||
 	ko "store space: ${before} -> ${after} KiB"
 grep -q 'cleanup:' "$W/serve.log" && ok "containerd called Cleanup" || ko "no Cleanup call"
+# Every loop device is gone: released by Commit and Remove, or (those of
+# the killed daemon) cleared by the kernel when it closed them.
+left=$(losetup -n -l -O NAME,BACK-FILE | grep -F "$MNT/" || true)
+[ -z "$left" ] && ok "no loop device left on the store's images" || ko "loop devices left: $left"
 
 echo "containerd: $pass passed, $failc failed ($(t))"
 [ "$failc" -eq 0 ]

@@ -63,9 +63,9 @@ void snaps_fini(struct snaps *s) { (void)s; }
 int snaps_recover(struct snaps *s) { (void)s; UNREACHED; }
 void snaps_log(struct snaps *s, const char *fmt, ...) { (void)s, (void)fmt; }
 int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
-		  struct snap_rec **ret_rec, char *err, size_t errlen)
+		  struct snap_mount *ret_mount, char *err, size_t errlen)
 {
-	(void)s, (void)a, (void)view, (void)ret_rec, (void)err, (void)errlen;
+	(void)s, (void)a, (void)view, (void)ret_mount, (void)err, (void)errlen;
 	UNREACHED;
 }
 int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
@@ -104,9 +104,10 @@ int snaps_cleanup(struct snaps *s, char *err, size_t errlen)
 	(void)s, (void)err, (void)errlen;
 	UNREACHED;
 }
-int snaps_mount_of(struct snaps *s, const struct snap_rec *rec, struct snap_mount *ret)
+int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
+		   struct snap_mount *ret)
 {
-	(void)s, (void)rec, (void)ret;
+	(void)s, (void)key, (void)rec, (void)ret;
 	UNREACHED;
 }
 void snap_rec_free(struct snap_rec *rec) { (void)rec; }
