@@ -5,8 +5,9 @@
  * store whose FUSE mount (<tessera/fuse_server.h>) the caller serves.
  *
  * A snapshot is a volume (active, view) or a layer (committed).  The mounts
- * handed to containerd are ext4 images under the FUSE mount:
- *   {type: "ext4", source: "<MNT>/volumes/<volume>", options: [loop, rw, ...]}
+ * handed to containerd are ext4 images under the FUSE mount, on loop
+ * devices the snapshotter attaches (and releases at Commit and Remove):
+ *   {type: "ext4", source: "/dev/loopN", options: [rw, ...]}
  * The snapshotter's own metadata (key -> kind, volume or layer, parent,
  * labels, times) lives in the store's records, namespace "snapshot".
  *
