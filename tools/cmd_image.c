@@ -207,7 +207,7 @@ static int apply_on_volume(struct import *im, size_t i, const char *vname, bool 
 			return r;
 		}
 	}
-	r = mount_loop_attach(image, false, true, dev, sizeof(dev), &loop_fd, &dio);
+	r = tsr_volume_fs_loop_attach(image, false, true, dev, sizeof(dev), &loop_fd, &dio);
 	if (r) {
 		cli_errno(r, "image import: attaching %s to a loop device", image);
 		return r;

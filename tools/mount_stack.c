@@ -21,7 +21,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,10 +29,6 @@
 #define FUSE_DIR MOUNT_RUN_DIR "/fuse"
 #define STACKS_DIR MOUNT_RUN_DIR "/rootfs"
 #define LOCK_FILE MOUNT_RUN_DIR "/rootfs.lock"
-
-#ifndef LOOP_MAJOR
-#define LOOP_MAJOR 7
-#endif
 
 /* ---- paths and records ------------------------------------------------------- */
 
@@ -558,88 +553,6 @@ int mount_stack_lock(void)
 }
 
 /* ---- loop devices -------------------------------------------------------------- */
-
-/* Opens /dev/loopN, creating the node when nothing (udev) made it. */
-static int open_loop(int n, char *dev, size_t size)
-{
-	int fd;
-
-	snprintf(dev, size, "/dev/loop%d", n);
-	fd = open(dev, O_RDWR | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		if (mknod(dev, S_IFBLK | 0660, makedev(LOOP_MAJOR, n)) < 0 &&
-		    errno != EEXIST)
-			return -errno;
-		fd = open(dev, O_RDWR | O_CLOEXEC);
-	}
-	return fd < 0 ? -errno : fd;
-}
-
-int mount_loop_attach(const char *image, bool read_only, bool direct_io,
-		      char *ret_dev, size_t dev_size, int *ret_fd,
-		      bool *ret_dio)
-{
-	struct loop_config cfg;
-	struct loop_info64 info;
-	char dev[32];
-	int ctl, file, fd = -1, r = -EBUSY;
-
-	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0)
-		return -errno;
-	file = open(image, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (file < 0) {
-		r = -errno;
-		close(ctl);
-		return r;
-	}
-	/* Another process may take the free device between GET_FREE and
-	 * CONFIGURE (-EBUSY): ask again. */
-	for (int tries = 0; tries < 32; tries++) {
-		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		fd = open_loop(n, dev, sizeof(dev));
-		if (fd < 0) {
-			r = fd;
-			break;
-		}
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.fd = (uint32_t)file;
-		cfg.block_size = 0;  /* 512: any filesystem block size fits */
-		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR |
-				    (read_only ? LO_FLAGS_READ_ONLY : 0) |
-				    (direct_io ? LO_FLAGS_DIRECT_IO : 0);
-		snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s",
-			 image);
-		if (ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
-			r = 0;
-			break;
-		}
-		r = -errno;
-		close(fd);
-		fd = -1;
-		if (r != -EBUSY)
-			break;
-	}
-	close(file);  /* the loop device holds its own reference */
-	close(ctl);
-	if (r)
-		return r;
-	*ret_dio = false;
-	if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0)
-		*ret_dio = (info.lo_flags & LO_FLAGS_DIRECT_IO) != 0;
-	if ((size_t)snprintf(ret_dev, dev_size, "%s", dev) >= dev_size) {
-		ioctl(fd, LOOP_CLR_FD, 0);
-		close(fd);
-		return -ENAMETOOLONG;
-	}
-	*ret_fd = fd;
-	return 0;
-}
 
 /* 1 when dev is attached to image, 0 when not (or not attached at all). */
 static int loop_backs(const char *dev, const char *image)

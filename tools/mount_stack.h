@@ -98,14 +98,7 @@ int mount_stack_lock(void);
 
 /* ---- loop devices -------------------------------------------------------------- */
 
-/* Attaches image to a free loop device with LOOP_CONFIGURE (autoclear, and
- * read-only / direct I/O as asked).  On success *ret_fd is an open
- * descriptor of the device: keep it open until the device is in use (a
- * mount), because with autoclear the last close detaches it.  *ret_dio says
- * whether the kernel took direct I/O. */
-int mount_loop_attach(const char *image, bool read_only, bool direct_io,
-		      char *ret_dev, size_t dev_size, int *ret_fd,
-		      bool *ret_dio);
+/* (Attaching: tsr_volume_fs_loop_attach of <tessera/volume_fs.h>.) */
 /* Detaches dev when it is still attached to image (a loop device freed by
  * autoclear may have been reused for something else meanwhile).  0 also
  * when it is no longer attached to image. */

@@ -156,13 +156,12 @@ struct loop_table {
 void loop_table_init(struct loop_table *t);
 /* Closes every device (the kernel clears each once nothing mounts it). */
 void loop_table_fini(struct loop_table *t);
-/* The number N of /dev/loopN bound to image for key: the one attached
- * before, else a free device bound now (read-only if read_only).  Errors:
- * -ENODEV when this process cannot attach loop devices (no
- * /dev/loop-control, no permission: from then on at once), else the open
- * of image or the kernel's setup. */
+/* The device ("/dev/loopN") bound to image for key: the one attached
+ * before, else a free device bound now (direct I/O; read-only if
+ * read_only).  Errors: -ENODEV when unavailable, else the open of image or
+ * the kernel's setup. */
 int loop_table_get(struct loop_table *t, const char *key, const char *image,
-		   bool read_only, int *ret_number);
+		   bool read_only, char *ret_dev, size_t dev_size);
 /* Releases key's device, if it has one.  only_unused: not while a
  * filesystem on it is mounted (-EBUSY). */
 int loop_table_put(struct loop_table *t, const char *key, bool only_unused);

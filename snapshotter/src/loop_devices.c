@@ -7,8 +7,12 @@
  * LOOP_SET_STATUS64, and LOOP_SET_STATUS64 freezes the device's request
  * queue: 14-18 ms a call on the 6.x kernels measured, and `ctr run` mounts
  * the rootfs twice (once in ctr for /etc/group, once in the shim).
- * LOOP_CONFIGURE does the same in one call without the freeze: 0.2-1.2 ms.
- * docs/snapshotter.md has the measurement.
+ * tsr_volume_fs_loop_attach (LOOP_CONFIGURE) takes 0.2-1.2 ms.  And the
+ * devices do direct I/O: the image files are not cached in the kernel
+ * anyway (FUSE direct_io), and a direct-I/O loop device keeps many
+ * requests in flight where a buffered one does one at a time (4 KiB
+ * random reads at queue depth 32 in a snapshot: 1.9x).  docs/snapshotter.md
+ * has the measurements.
  *
  * Each attachment belongs to one snapshot key and holds the device open
  * with LO_FLAGS_AUTOCLEAR set.  Invariant: while a key has an entry, its
@@ -19,21 +23,19 @@
  */
 #include "internal.h"
 
+#include <tessera/volume_fs.h>
+
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/loop.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
-
-#define LOOP_ATTACH_TRIES 16  /* a free device taken by someone else first */
 
 struct loop_entry {
 	char *key;
-	int fd;      /* the open device: holds the binding */
-	int number;  /* /dev/loop<number> */
+	int fd;         /* the open device: holds the binding */
+	char dev[32];   /* /dev/loopN */
 };
 
 void loop_table_init(struct loop_table *t)
@@ -59,76 +61,6 @@ void loop_table_fini(struct loop_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Kernels before 5.8: the two-call setup (with its queue freeze). */
-static int configure_legacy(int dev, const struct loop_config *c)
-{
-	if (ioctl(dev, LOOP_SET_FD, c->fd) < 0)
-		return -errno;
-	if (ioctl(dev, LOOP_SET_STATUS64, &c->info) < 0) {
-		int r = -errno;
-
-		ioctl(dev, LOOP_CLR_FD, 0);
-		return r;
-	}
-	return 0;
-}
-
-static int no_permission_as_enodev(int r)
-{
-	return r == -EPERM || r == -EACCES || r == -ENOENT ? -ENODEV : r;
-}
-
-/* Binds a free loop device to image: its open fd and number. */
-static int attach(const char *image, bool read_only, int *ret_fd, int *ret_number)
-{
-	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-	struct loop_config c;
-	int ctl, back, r = -EBUSY;
-
-	back = open(image, flags);
-	if (back < 0)
-		return -errno;
-	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0) {
-		r = no_permission_as_enodev(-errno);
-		close(back);
-		return r;
-	}
-	memset(&c, 0, sizeof(c));
-	c.fd = (uint32_t)back;
-	c.info.lo_flags = LO_FLAGS_AUTOCLEAR | (read_only ? LO_FLAGS_READ_ONLY : 0);
-	snprintf((char *)c.info.lo_file_name, sizeof(c.info.lo_file_name), "%s", image);
-	for (int i = 0; i < LOOP_ATTACH_TRIES && r == -EBUSY; i++) {
-		char path[32];
-		int number = ioctl(ctl, LOOP_CTL_GET_FREE), dev;
-
-		if (number < 0) {
-			r = -errno;
-			break;
-		}
-		snprintf(path, sizeof(path), "/dev/loop%d", number);
-		dev = open(path, flags);
-		if (dev < 0) {
-			r = no_permission_as_enodev(-errno);
-			break;
-		}
-		r = ioctl(dev, LOOP_CONFIGURE, &c) < 0 ? -errno : 0;
-		if (r == -EINVAL || r == -ENOTTY)
-			r = configure_legacy(dev, &c);
-		if (r == -EPERM)
-			r = -ENODEV;
-		if (r) {
-			close(dev);
-			continue;  /* -EBUSY: raced for it; try the next free one */
-		}
-		*ret_fd = dev;
-		*ret_number = number;
-	}
-	close(ctl);
-	close(back);  /* the device holds its own reference */
-	return r;
-}
-
 static struct loop_entry *find(struct loop_table *t, const char *key)
 {
 	for (size_t i = 0; i < t->n; i++)
@@ -138,17 +70,15 @@ static struct loop_entry *find(struct loop_table *t, const char *key)
 }
 
 int loop_table_get(struct loop_table *t, const char *key, const char *image,
-		   bool read_only, int *ret_number)
+		   bool read_only, char *ret_dev, size_t dev_size)
 {
 	struct loop_entry *e;
 	int r = 0;
 
 	pthread_mutex_lock(&t->lock);
 	e = find(t, key);
-	if (e) {
-		*ret_number = e->number;
-		goto out;
-	}
+	if (e)
+		goto found;
 	if (t->unavailable) {
 		r = -ENODEV;
 		goto out;
@@ -170,14 +100,16 @@ int loop_table_get(struct loop_table *t, const char *key, const char *image,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = attach(image, read_only, &e->fd, &e->number);
+	r = tsr_volume_fs_loop_attach(image, read_only, true, e->dev, sizeof(e->dev), &e->fd,
+				      NULL);
 	if (r) {
 		free(e->key);
-		t->unavailable = r == -ENODEV;
 		goto out;
 	}
 	t->n++;
-	*ret_number = e->number;
+found:
+	if ((size_t)snprintf(ret_dev, dev_size, "%s", e->dev) >= dev_size)
+		r = -ENAMETOOLONG;
 out:
 	pthread_mutex_unlock(&t->lock);
 	return r;
@@ -192,11 +124,8 @@ int loop_table_put(struct loop_table *t, const char *key, bool only_unused)
 	e = find(t, key);
 	if (e && only_unused) {
 		/* A mounted filesystem claims its device exclusively. */
-		char path[32];
-		int fd;
+		int fd = open(e->dev, O_RDONLY | O_EXCL | O_CLOEXEC);
 
-		snprintf(path, sizeof(path), "/dev/loop%d", e->number);
-		fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
 		if (fd < 0 && errno == EBUSY)
 			r = -EBUSY;
 		if (fd >= 0)

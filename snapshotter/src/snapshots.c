@@ -180,7 +180,7 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 {
 	char hex[TSR_ID_HEX_LEN + 1], image[sizeof(m->source)];
 	bool read_only = rec->kind != SNAP_ACTIVE;
-	int n, number, r;
+	int n, r;
 
 	memset(m, 0, sizeof(*m));
 	m->type = "ext4";
@@ -192,15 +192,13 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 	}
 	if (n < 0 || (size_t)n >= sizeof(image))
 		return -ENAMETOOLONG;
-	r = loop_table_get(&s->loops, key, image, read_only, &number);
-	if (r == 0) {
-		snprintf(m->source, sizeof(m->source), "/dev/loop%d", number);
-	} else if (r == -ENODEV) {
+	r = loop_table_get(&s->loops, key, image, read_only, m->source, sizeof(m->source));
+	if (r == -ENODEV) {
 		/* No loop devices for us (a container without
 		 * /dev/loop-control, say): containerd attaches them. */
 		memcpy(m->source, image, (size_t)n + 1);
 		m->options[m->n_options++] = "loop";
-	} else {
+	} else if (r) {
 		return r;
 	}
 	if (!read_only) {

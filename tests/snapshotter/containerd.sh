@@ -209,14 +209,15 @@ C task rm c2 >/dev/null 2>&1; C container rm c2 >/dev/null 2>&1 || ko "container
 
 # ---- 4. ctr snapshots ---------------------------------------------------------------------
 # The mounts name a loop device tessera attached (LOOP_CONFIGURE) to the
-# snapshot's image: backing file, read-only flag.
+# snapshot's image: backing file, read-only flag, direct I/O.
 loop_of() { CS mounts /mnt "$1" | sed -n 's|^mount -t ext4 /dev/\(loop[0-9]*\) /mnt -o \(.*\)$|\1 \2|p'; }
 backing() { cat "/sys/block/$1/loop/backing_file" 2>/dev/null; }
 CS prepare s-active "$L2" >/dev/null
 read -r ldev lopts < <(loop_of s-active)
 if [ -n "$ldev" ] && [ "$lopts" = "rw,noinit_itable" ] &&
-   [[ "$(backing "$ldev")" == "$MNT/volumes/ctrd-"* ]] && [ "$(cat "/sys/block/$ldev/ro")" = 0 ]; then
-	ok "snapshots prepare + mounts: ext4 on $ldev ($lopts), backed by the volume's image"
+   [[ "$(backing "$ldev")" == "$MNT/volumes/ctrd-"* ]] && [ "$(cat "/sys/block/$ldev/ro")" = 0 ] &&
+   [ "$(cat "/sys/block/$ldev/loop/dio")" = 1 ]; then
+	ok "snapshots prepare + mounts: ext4 on $ldev ($lopts), direct I/O on the volume's image"
 else ko "snapshots prepare/mounts: $(CS mounts /mnt s-active 2>&1); $ldev -> $(backing "$ldev")"; fi
 [ "$(loop_of s-active)" = "$ldev $lopts" ] && ok "a second Mounts names the same device" ||
 	ko "second Mounts: $(loop_of s-active)"
