@@ -184,8 +184,11 @@ static int lock_store(int dirfd, int *ret_fd)
 		close(fd);
 		return (e == EAGAIN || e == EACCES) ? -EBUSY : -e;
 	}
-	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite_full(fd, buf, (size_t)len, 0)) {
+	/* Fixed width, written over the previous owner's pid in place: a
+	 * reader (tsr_store_owner) never sees an empty file, as it could
+	 * between a truncate and the write. */
+	len = snprintf(buf, sizeof(buf), "%10ld\n", (long)getpid());
+	if (pwrite_full(fd, buf, (size_t)len, 0) || ftruncate(fd, len) < 0) {
 		close(fd);
 		return -EIO;
 	}

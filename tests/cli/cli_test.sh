@@ -246,7 +246,7 @@ locked=no
 # Wait (up to 30 s on a loaded machine) until the holder owns the store: the
 # lock file names it.  Asking earlier could take the lock from under it.
 for _ in $(seq 1 300); do
-  [ "$(cat "$store/lock" 2>/dev/null)" = "$holder_pid" ] && break
+  [ "$(tr -d " " <"$store/lock" 2>/dev/null)" = "$holder_pid" ] && break
   sleep 0.1
 done
 t volume ls

@@ -127,7 +127,7 @@ check_clean() {
 	for p in $(store_daemons); do
 		alive "$p" && fail "$what: daemon pid $p is still running"
 	done
-	owner=$(cat "$S/lock" 2>/dev/null || true)
+	owner=$(tr -d " " <"$S/lock" 2>/dev/null || true)
 	if [ -n "$owner" ] && alive "$owner"; then
 		fail "$what: the store is still owned by pid $owner"
 	fi
