@@ -247,7 +247,8 @@ else ko "snapshots view: $(CS mounts /mnt s-view 2>&1)"; fi
 CS label s-commit test.label=hello >/dev/null && CS info s-commit | grep -q '"test.label": "hello"' &&
 	ok "snapshots label + info" || ko "snapshots label: $(CS info s-commit)"
 CS usage s-commit | grep -q s-commit && ok "snapshots usage" || ko "snapshots usage"
-CS ls | grep -q s-view && ok "snapshots ls" || ko "snapshots ls"
+CS ls >"$W/ls.out" 2>&1; grep -q s-view "$W/ls.out" && ok "snapshots ls" ||
+	ko "snapshots ls: $(tail -5 "$W/ls.out")"
 CS rm s-commit 2>/dev/null && ko "removing a snapshot with a child worked" ||
 	ok "snapshots rm of a parent with a child is refused"
 CS rm s-view && CS rm s-commit && ! CS ls | grep -q 's-' && ok "snapshots rm" ||
@@ -302,5 +303,10 @@ grep -q 'cleanup:' "$W/serve.log" && ok "containerd called Cleanup" || ko "no Cl
 left=$(losetup -n -l -O NAME,BACK-FILE | grep -F "$MNT/" || true)
 [ -z "$left" ] && ok "no loop device left on the store's images" || ko "loop devices left: $left"
 
+if [ "$failc" -gt 0 ]; then
+	echo "--- tessera serve's log (last lines):"; tail -n 15 "$W/serve.log"
+	echo "--- containerd's errors and warnings (last lines):"
+	grep -E 'level=(error|warning)' "$CD/log" | tail -n 15
+fi
 echo "containerd: $pass passed, $failc failed ($(t))"
 [ "$failc" -eq 0 ]
