@@ -65,7 +65,6 @@ MARKS = {
     "K2": "adapted: passthrough_ll's direct writes fail with EINVAL upstream (it opens the "
           "backing file O_DIRECT and splices unaligned data): its writes are buffered (page cache); "
           "never the best comparison",
-    "E": "sync engine: iodepth > 1 has no effect; 4 KiB jobs at iodepth 32 run as 2 threads at iodepth 1",
     "V": "this system FAILED its verify pass (data wrong): every row of it is suspect",
     "F": "fio failed or produced no I/O for this row",
 }
@@ -93,8 +92,6 @@ def static_marks(system, job):
         m.append("K1")
     if system == "ptll" and (job is None or writes(job)):
         m.append("K2")
-    if system == "tsr-engine" and job is not None and job["qd"] > 1 and job["bs"] == "4k":
-        m.append("E")
     return m
 
 
@@ -452,7 +449,7 @@ def main():
     P("|---|---|---|---|")
     for s in ran:
         d = verify.get(s)
-        m = [x for x in static_marks(s, {"rw": "randwrite", "qd": 32, "bs": "4k"}) if x != "E"]
+        m = static_marks(s, {"rw": "randwrite", "qd": 32, "bs": "4k"})
         if s in vfail and not (set(m) & KNOWN_BROKEN):
             m.append("V")
         res_s = "–" if d is None else ("pass" if d.get("verify") == "pass" else "**FAILED**")

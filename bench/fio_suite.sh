@@ -18,8 +18,8 @@
 #                   committed layer of the data (direct=1)
 #   tsr-loop        ext4 on a direct-io loop device on a tessera volume file
 #   tsr-engine      fio's external engine libtessera-fio.so on a volume (no
-#                   FUSE, no kernel); a sync engine: jobs with iodepth > 1 run
-#                   as 2 threads (numjobs=2) at iodepth 1
+#                   FUSE, no kernel); iodepth > 1 runs on the engine's worker
+#                   threads (bench/fio_engine/README.md)
 #   tsr-vhost       `tessera vhost`, fio in a QEMU guest (TCG) on /dev/vda
 #   overlay         the data file in an overlayfs mount whose lower holds it
 #   ptll            libfuse's passthrough_ll example (the FUSE limit); its
@@ -324,16 +324,13 @@ done <"$repo/bench/fio/jobs.tsv"
 # fio_args SYS JOB [FILE SIZE NUMJOBS]: sets args, the fio command line of
 # one run (without output options); FILE, SIZE, NUMJOBS override the system's.
 fio_args() {
-	local s=$1 j=$2 direct qd=${jqd[$2]} nj=1 file=${3:-${sfile[$1]}} fsize=${4:-${ssize[$1]}}
+	local s=$1 j=$2 direct qd=${jqd[$2]} file=${3:-${sfile[$1]}} fsize=${4:-${ssize[$1]}}
 	case ${jrw[$j]} in *read) direct=${srd[$s]} ;; *) direct=${swr[$s]} ;; esac
 	args=(--name="$j" --rw="${jrw[$j]}" --bs="${jbs[$j]}" --randrepeat=0 --group_reporting=1)
 	[ "${jmix[$j]}" = - ] || args+=(--rwmixread="${jmix[$j]}")
 	if [ "$s" = tsr-engine ]; then
-		# A sync engine: iodepth > 1 means nothing; 4 KiB jobs at qd > 1 run
-		# as 2 threads (one store handle, refcounted) at iodepth 1.
-		[ "$qd" -gt 1 ] && [ "${jbs[$j]}" = 4k ] && nj=2
 		args=(--ioengine=external:"$engine" --store="$S/store-tsr-engine" --volume=v --filename=v
-			--thread=1 --numjobs="${5:-$nj}" --iodepth=1 ${tcache:+--cache="$tcache"} "${args[@]}")
+			--thread=1 --numjobs="${5:-1}" --iodepth="$qd" ${tcache:+--cache="$tcache"} "${args[@]}")
 		[ -n "${4:-}" ] && args+=(--size="$fsize")
 	else
 		args=(--ioengine=io_uring --filename="$file" --size="$fsize" --direct="$direct"

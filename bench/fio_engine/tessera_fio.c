@@ -15,9 +15,15 @@
  *   fsync, fdatasync, sync_file_range -> tsr_volume_flush
  *   close of a written file -> tsr_volume_flush, then tsr_volume_close
  *
- * The store is synchronous, so this is a FIO_SYNCIO engine: each request
- * completes inside ->queue() and iodepth > 1 means nothing (fio caps it to
- * 1 and says so).  Parallelism comes from numjobs with thread=1.
+ * The store's calls are synchronous and thread-safe, so requests are
+ * asynchronous the way SPDK's and fio's own thread-pool engines make them:
+ * at iodepth > 1 each job has worker threads (workers=, default one less
+ * than the online CPUs) that run queued requests on the store and hand
+ * them back through ->getevents, where the job's own thread runs queued
+ * requests too instead of sleeping.  At iodepth=1 a request runs inside ->queue
+ * (no thread hand-off in its latency).  A flush waits until the job has
+ * nothing in flight (FIO_Q_BUSY, as fio's libaio engine does for fsync),
+ * so it covers every write fio saw complete.
  *
  * One store per process.  A tessera store is owned by one process at a
  * time (an OFD lock): fio jobs that share a store must be threads of one
@@ -35,6 +41,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fio.h"
@@ -53,7 +60,11 @@ struct tfio_options {
 	char *volume;  /* volume name (read-write) */
 	char *layer;   /* layer name, id or unique id prefix (read-only) */
 	unsigned long long cache; /* chunk cache bytes; 0 = the library's default */
+	unsigned int workers;     /* threads per job at iodepth > 1; 0 = default */
 };
+
+#define TFIO_WORKERS_DEFAULT_MAX 8
+#define TFIO_WORKERS_MAX 64
 
 static struct fio_option tfio_options[] = {
 	{
@@ -90,6 +101,18 @@ static struct fio_option tfio_options[] = {
 		.off1 = offsetof(struct tfio_options, cache),
 		.help = "Cache of verified chunks of the process's store (default 256M; "
 			"the first job to open the store sets it)",
+		.category = FIO_OPT_C_ENGINE,
+		.group = FIO_OPT_G_INVALID,
+	},
+	{
+		.name = "workers",
+		.lname = "tessera worker threads",
+		.type = FIO_OPT_INT,
+		.off1 = offsetof(struct tfio_options, workers),
+		.minval = 0,
+		.maxval = TFIO_WORKERS_MAX,
+		.help = "Threads per job that run requests at iodepth > 1 (default: "
+			"online CPUs - 1, at least 1, at most 8 and iodepth)",
 		.category = FIO_OPT_C_ENGINE,
 		.group = FIO_OPT_G_INVALID,
 	},
@@ -226,11 +249,32 @@ static void tfio_store_put(struct tfio_store *s)
 
 /* ---- per job and per file state ------------------------------------------- */
 
-/* td->io_ops_data: set by ->init, freed by ->cleanup. */
+/*
+ * td->io_ops_data: set by ->init, freed by ->cleanup.  At iodepth > 1 the
+ * job's requests move queued -> running (a worker has it) -> completed ->
+ * events (handed to fio by ->getevents, read back by ->event).  Each list
+ * holds at most iodepth requests: fio never has more io_us in flight.
+ */
 struct tfio_job {
 	struct tfio_store *store;  /* our reference */
+
+	pthread_mutex_t lock;      /* guards everything below */
+	pthread_cond_t work;       /* queued requests, or stop */
+	pthread_cond_t done;       /* completed requests */
 	bool error_logged;         /* one tessera-worded I/O error per job */
+	bool stop;
+	unsigned depth;            /* capacity of each list: td->o.iodepth */
+	struct io_u **queued;      /* ring: head, n_queued */
+	unsigned head, n_queued;
+	unsigned n_running;
+	struct io_u **completed;
+	unsigned n_completed;
+	struct io_u **events;      /* the last ->getevents' requests */
+	pthread_t *workers;
+	unsigned n_workers;
 };
+
+static void *tfio_worker(void *arg);
 
 /* f->engine_data while the file is open: exactly one of vol, layer. */
 struct tfio_file {
@@ -396,8 +440,66 @@ static int tfio_get_file_size(struct thread_data *td, struct fio_file *f)
 	return 0;
 }
 
+/* Stops and joins the job's workers and frees its lists. */
+static void tfio_job_free(struct tfio_job *job)
+{
+	pthread_mutex_lock(&job->lock);
+	job->stop = true;
+	pthread_cond_broadcast(&job->work);
+	pthread_mutex_unlock(&job->lock);
+	for (unsigned i = 0; i < job->n_workers; i++)
+		pthread_join(job->workers[i], NULL);
+	pthread_cond_destroy(&job->work);
+	pthread_cond_destroy(&job->done);
+	pthread_mutex_destroy(&job->lock);
+	free(job->workers);
+	free(job->queued);
+	free(job->completed);
+	free(job->events);
+	free(job);
+}
+
+/* The job's lists and, at iodepth > 1, its workers. */
+static int tfio_job_start(struct thread_data *td, struct tfio_job *job)
+{
+	const struct tfio_options *o = td->eo;
+	unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	/* The job's own thread runs requests too (->getevents). */
+	unsigned n = o->workers ? o->workers
+				: cpus > 2 ? (unsigned)(cpus - 1) : 1;
+	pthread_condattr_t ca;
+	int r;
+
+	pthread_mutex_init(&job->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);  /* getevents' timeout */
+	pthread_cond_init(&job->done, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&job->work, NULL);
+	job->depth = depth;
+	if (depth == 1)
+		return 0;
+	if (!o->workers && n > TFIO_WORKERS_DEFAULT_MAX)
+		n = TFIO_WORKERS_DEFAULT_MAX;
+	if (n > depth)
+		n = depth;
+	job->queued = calloc(depth, sizeof(*job->queued));
+	job->completed = calloc(depth, sizeof(*job->completed));
+	job->events = calloc(depth, sizeof(*job->events));
+	job->workers = calloc(n, sizeof(*job->workers));
+	if (!job->queued || !job->completed || !job->events || !job->workers)
+		return -ENOMEM;
+	for (; job->n_workers < n; job->n_workers++) {
+		r = pthread_create(&job->workers[job->n_workers], NULL, tfio_worker, job);
+		if (r)
+			return -r;
+	}
+	return 0;
+}
+
 /* Runs in the job's own thread or process: takes the job's reference on
- * the store, which it keeps until ->cleanup. */
+ * the store, which it keeps until ->cleanup, and starts its workers. */
 static int tfio_init(struct thread_data *td)
 {
 	const struct tfio_options *o = td->eo;
@@ -409,9 +511,14 @@ static int tfio_init(struct thread_data *td)
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return tfio_fail(td, -ENOMEM, "init");
+	r = tfio_job_start(td, job);
+	if (r < 0) {
+		tfio_job_free(job);
+		return tfio_fail(td, r, "starting the job's workers");
+	}
 	r = tfio_store_get(tfio_store_dir(o), o->cache, &job->store);
 	if (r < 0) {
-		free(job);
+		tfio_job_free(job);
 		return tfio_open_failed(td, r);
 	}
 	td->io_ops_data = job;
@@ -421,12 +528,14 @@ static int tfio_init(struct thread_data *td)
 static void tfio_cleanup(struct thread_data *td)
 {
 	struct tfio_job *job = td->io_ops_data;
+	struct tfio_store *store;
 
 	if (!job)
 		return;
-	tfio_store_put(job->store);
-	free(job);
 	td->io_ops_data = NULL;
+	store = job->store;
+	tfio_job_free(job);  /* joins the workers: none is in the store now */
+	tfio_store_put(store);
 }
 
 static int tfio_open_file(struct thread_data *td, struct fio_file *f)
@@ -497,15 +606,14 @@ static int tfio_close_file(struct thread_data *td, struct fio_file *f)
 	return 0;
 }
 
-/* Performs one request; every request completes here (FIO_SYNCIO). */
-static enum fio_q_status tfio_queue(struct thread_data *td, struct io_u *io_u)
+/* Runs one request on the store; sets io_u->error.  Called by the job's
+ * thread (iodepth 1, flushes) or by one of its workers. */
+static void tfio_run(struct tfio_job *job, struct io_u *io_u)
 {
-	struct tfio_job *job = td->io_ops_data;
 	struct tfio_file *tf = io_u->file->engine_data;
 	const char *op;
+	bool first_error;
 	int r;
-
-	fio_ro_check(td, io_u);
 
 	switch (io_u->ddir) {
 	case DDIR_READ:
@@ -522,16 +630,12 @@ static enum fio_q_status tfio_queue(struct thread_data *td, struct io_u *io_u)
 		r = tf->vol ? tsr_volume_write(tf->vol, io_u->xfer_buf,
 					       io_u->xfer_buflen, io_u->offset)
 			    : -EROFS;
-		if (r == 0)
-			tf->unflushed = true;
 		break;
 	case DDIR_TRIM:
 		op = "trim";
 		r = tf->vol ? tsr_volume_discard(tf->vol, io_u->offset,
 						 io_u->xfer_buflen)
 			    : -EROFS;
-		if (r == 0)
-			tf->unflushed = true;
 		break;
 	case DDIR_SYNC:
 	case DDIR_DATASYNC:
@@ -542,8 +646,6 @@ static enum fio_q_status tfio_queue(struct thread_data *td, struct io_u *io_u)
 		 * layer is immutable and durable already. */
 		op = "flush";
 		r = tf->vol ? tsr_volume_flush(tf->vol) : 0;
-		if (r == 0)
-			tf->unflushed = false;
 		break;
 	default:
 		op = "request";
@@ -555,31 +657,166 @@ static enum fio_q_status tfio_queue(struct thread_data *td, struct io_u *io_u)
 		/* fio logs the failed request with strerror(); the first one of
 		 * a job also gets tessera's meaning of the code (-ESTALE: the
 		 * volume was committed, -EIO: a damaged chunk object...). */
-		if (!job->error_logged) {
-			job->error_logged = true;
+		pthread_mutex_lock(&job->lock);
+		first_error = !job->error_logged;
+		job->error_logged = true;
+		pthread_mutex_unlock(&job->lock);
+		if (first_error)
 			log_err("fio: tessera: %s of %llu bytes at %llu: %s\n",
 				op, io_u->xfer_buflen, io_u->offset,
 				tsr_strerror(r));
-		}
 		io_u->error = -r;
 	} else {
 		io_u->error = 0;
 		io_u->resid = 0;
 	}
-	return FIO_Q_COMPLETED;
+}
+
+/* The oldest queued request, now running.  Under job->lock. */
+static struct io_u *tfio_take(struct tfio_job *job)
+{
+	struct io_u *io_u = job->queued[job->head];
+
+	job->head = (job->head + 1) % job->depth;
+	job->n_queued--;
+	job->n_running++;
+	return io_u;
+}
+
+/* A request ran: ready for ->getevents.  Under job->lock. */
+static void tfio_complete(struct tfio_job *job, struct io_u *io_u)
+{
+	job->n_running--;
+	job->completed[job->n_completed++] = io_u;
+	pthread_cond_signal(&job->done);
+}
+
+static void *tfio_worker(void *arg)
+{
+	struct tfio_job *job = arg;
+	struct io_u *io_u;
+
+	pthread_mutex_lock(&job->lock);
+	for (;;) {
+		while (!job->n_queued && !job->stop)
+			pthread_cond_wait(&job->work, &job->lock);
+		if (job->stop)
+			break;
+		io_u = tfio_take(job);
+		pthread_mutex_unlock(&job->lock);
+		tfio_run(job, io_u);
+		pthread_mutex_lock(&job->lock);
+		tfio_complete(job, io_u);
+	}
+	pthread_mutex_unlock(&job->lock);
+	return NULL;
+}
+
+static enum fio_q_status tfio_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct tfio_job *job = td->io_ops_data;
+	struct tfio_file *tf = io_u->file->engine_data;
+	bool in_flight;
+
+	fio_ro_check(td, io_u);
+
+	if (ddir_sync(io_u->ddir)) {
+		/* Covers what fio saw complete: wait for what is in flight. */
+		pthread_mutex_lock(&job->lock);
+		in_flight = job->n_queued || job->n_running || job->n_completed;
+		pthread_mutex_unlock(&job->lock);
+		if (in_flight)
+			return FIO_Q_BUSY;
+		tfio_run(job, io_u);
+		if (!io_u->error)
+			tf->unflushed = false;
+		return FIO_Q_COMPLETED;
+	}
+	/* Written by the job's thread only: set when queued, so a close
+	 * (after fio reaped everything) sees it. */
+	if (io_u->ddir == DDIR_WRITE || io_u->ddir == DDIR_TRIM)
+		tf->unflushed = true;
+	if (!job->n_workers) {
+		tfio_run(job, io_u);
+		return FIO_Q_COMPLETED;
+	}
+	pthread_mutex_lock(&job->lock);
+	job->queued[(job->head + job->n_queued) % job->depth] = io_u;
+	job->n_queued++;
+	pthread_cond_signal(&job->work);
+	pthread_mutex_unlock(&job->lock);
+	return FIO_Q_QUEUED;
+}
+
+/* ->queue already woke a worker per request. */
+static int tfio_commit(struct thread_data *td)
+{
+	(void)td;
+	return 0;
+}
+
+static int tfio_getevents(struct thread_data *td, unsigned int min, unsigned int max,
+			  const struct timespec *t)
+{
+	struct tfio_job *job = td->io_ops_data;
+	struct timespec deadline;
+	unsigned n;
+
+	if (t) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += t->tv_sec;
+		deadline.tv_nsec += t->tv_nsec;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&job->lock);
+	while (job->n_completed < min) {
+		/* Rather than sleep while requests wait for a worker, the
+		 * job's thread runs one itself. */
+		if (job->n_queued) {
+			struct io_u *io_u = tfio_take(job);
+
+			pthread_mutex_unlock(&job->lock);
+			tfio_run(job, io_u);
+			pthread_mutex_lock(&job->lock);
+			tfio_complete(job, io_u);
+		} else if (!t) {
+			pthread_cond_wait(&job->done, &job->lock);
+		} else if (pthread_cond_timedwait(&job->done, &job->lock, &deadline) == ETIMEDOUT) {
+			break;
+		}
+	}
+	n = job->n_completed < max ? job->n_completed : max;
+	memcpy(job->events, job->completed, n * sizeof(*job->events));
+	job->n_completed -= n;
+	memmove(job->completed, job->completed + n, job->n_completed * sizeof(*job->completed));
+	pthread_mutex_unlock(&job->lock);
+	return (int)n;
+}
+
+static struct io_u *tfio_event(struct thread_data *td, int event)
+{
+	struct tfio_job *job = td->io_ops_data;
+
+	return job->events[event];
 }
 
 /* Resolved by fio with dlsym(handle, "ioengine"): the one exported name. */
 struct ioengine_ops ioengine = {
 	.name = "tessera",
 	.version = FIO_IOOPS_VERSION,
-	/* SYNCIO: ->queue completes every request.  DISKLESSIO: fio's file is
-	 * a label, not a path to create, stat or invalidate.  NOEXTEND: a
-	 * volume has a fixed size.  NODISKUTIL: no block device to sample. */
-	.flags = FIO_SYNCIO | FIO_DISKLESSIO | FIO_NOEXTEND | FIO_NODISKUTIL,
+	/* DISKLESSIO: fio's file is a label, not a path to create, stat or
+	 * invalidate.  NOEXTEND: a volume has a fixed size.  NODISKUTIL: no
+	 * block device to sample. */
+	.flags = FIO_DISKLESSIO | FIO_NOEXTEND | FIO_NODISKUTIL,
 	.init = tfio_init,
 	.cleanup = tfio_cleanup,
 	.queue = tfio_queue,
+	.commit = tfio_commit,
+	.getevents = tfio_getevents,
+	.event = tfio_event,
 	.open_file = tfio_open_file,
 	.close_file = tfio_close_file,
 	.get_file_size = tfio_get_file_size,

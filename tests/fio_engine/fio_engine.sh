@@ -9,6 +9,9 @@
 #  - 1 MiB sequential write + verify over the whole volume;
 #  - a trim job, after which the trimmed range reads as zeros;
 #  - two job threads of one fio sharing the store (thread=1, numjobs=2);
+#  - asynchronous requests (iodepth 16, 4 workers): random writes with
+#    verify and flushes, fio's depth histogram at 16, verified again by a
+#    second process at iodepth 32; a layer verified at iodepth 32;
 #  - `tessera fsck` is clean afterwards;
 #  - bad input: no volume= option, a missing volume, two forked jobs at
 #    once on one store: each a clear message and a nonzero exit.
@@ -120,6 +123,21 @@ run threads --volume=v --rw=randrw --bs=4k --size=16M --thread --numjobs=2 \
     --end_fsync=1
 pass "thread=1 numjobs=2: both jobs ran on one store handle"
 
+# ---- asynchronous: iodepth > 1 runs on the job's workers --------------------------
+ASYNC=(--volume=v --rw=randwrite --bs=4k --size=32M --offset=128M --randseed=77
+       --verify=crc32c --verify_fatal=1 --fsync=32 --end_fsync=1)
+run async_write "${ASYNC[@]}" --iodepth=16 --workers=4 --do_verify=1
+depth16=$(jqv async_write '.iodepth_level["16"]')
+syncs=$(jqv async_write .sync.total_ios)
+awk -v d="$depth16" 'BEGIN { exit !(d >= 50) }' ||
+	{ show async_write; fail "async_write: only ${depth16}% of the time at depth 16: not asynchronous"; }
+[ "$syncs" -gt 0 ] || fail "async_write: no flush was issued (fsync=32)"
+run async_verify "${ASYNC[@]}" --iodepth=32 --verify_only=1
+[ "$(jqv async_verify .read.io_bytes)" -eq $((32 << 20)) ] ||
+	fail "async_verify read $(jqv async_verify .read.io_bytes) bytes, not 32 MiB"
+pass "iodepth=16 workers=4: ${depth16}% of the time at depth 16, $syncs flushes,"      "verified in process and again at iodepth=32 in a second process"
+must_fail workers_range "out of range" --store="$S" --volume=v --rw=read --bs=4k 	--iodepth=8 --workers=1000
+
 # ---- a committed layer, read-only (layer=) -------------------------------------------
 t volume create lv --size 16M >/dev/null || fail "volume create lv"
 LAYW=(--rw=write --bs=64k --verify=crc32c --verify_fatal=1 --end_fsync=1)
@@ -127,6 +145,7 @@ run layer_fill --volume=lv "${LAYW[@]}" --do_verify=0
 t commit lv --name lay >/dev/null || fail "commit lv"
 run layer_verify --layer=lay "${LAYW[@]}" --verify_only=1
 run layer_read --layer=lay --rw=randread --bs=4k
+run layer_verify_async --layer=lay "${LAYW[@]}" --verify_only=1 --iodepth=32 --workers=2
 must_fail layer_write "a layer is read-only" --store="$S" --layer=lay \
 	--rw=randwrite --bs=4k
 pass "layer=: a committed layer verifies and reads back, refuses writes"
