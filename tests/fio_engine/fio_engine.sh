@@ -43,6 +43,8 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/tsr-fio-engine-XXXXXX")
 S=$W/store
 cleanup() { rm -rf "$W"; }
 trap cleanup EXIT
+CLI=$(realpath "$CLI") ENGINE=$(realpath "$ENGINE")
+cd "$W"  # fio writes its verify state files (local-*-verify.state) here
 
 fail() {
 	echo "FAIL: fio_engine: $*"
