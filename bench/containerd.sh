@@ -344,7 +344,7 @@ fw_round() { # ROUND FIRST SECOND
 		cid=fw-$s-$r
 		C run -d --snapshotter "$(snap_of "$s")" "${RUNFLAGS[@]}" "$(img_of syn "$s")" "$cid" \
 			/bin/sleep 600 >/dev/null
-		for _ in $(seq 50); do C task ls | grep -q "^$cid .*RUNNING" && break; sleep 0.1; done
+		for _ in $(seq 50); do C task ls | grep "^$cid .*RUNNING" >/dev/null && break; sleep 0.1; done
 		C task exec --exec-id sync0 "$cid" /bin/busybox sync
 		sleep 1
 		read -r sp0 c0 < <(space "$s" "$cid")
@@ -375,7 +375,7 @@ fw_round() { # ROUND FIRST SECOND
 			jq -c --arg s "$s" --argjson r "$r" '{bench: "containerd", param: "first-write-split",
 			snapshotter: $s, round: $r, file: "64M"} + .' | tee -a "$OUT"
 		C task kill -s KILL "$cid" >/dev/null 2>&1 || true
-		for _ in $(seq 50); do C task ls | grep -q "^$cid .*STOPPED" && break; sleep 0.1; done
+		for _ in $(seq 50); do C task ls | grep "^$cid .*STOPPED" >/dev/null && break; sleep 0.1; done
 		C task rm "$cid" >/dev/null 2>&1 || true
 		C container rm "$cid" >/dev/null
 	done
@@ -401,7 +401,7 @@ done
 if [ -n "$profile" ]; then
 	cid=fw-profile
 	C run -d --snapshotter tessera "${RUNFLAGS[@]}" "$(img_of syn tsr)" "$cid" /bin/sleep 600 >/dev/null
-	for _ in $(seq 50); do C task ls | grep -q "^$cid .*RUNNING" && break; sleep 0.1; done
+	for _ in $(seq 50); do C task ls | grep "^$cid .*RUNNING" >/dev/null && break; sleep 0.1; done
 	C task exec --exec-id sync0 "$cid" /bin/busybox sync
 	sleep 1
 	strace -f -tt -T -o "$profile" -p "$SERVE_PID" 2>"$W/strace.err" &
@@ -424,7 +424,7 @@ if [ -n "$profile" ]; then
 		<"$W/prof.txt" | tee -a "$OUT"
 	progress "profile: ${us} µs under strace; trace in $profile"
 	C task kill -s KILL "$cid" >/dev/null 2>&1 || true
-	for _ in $(seq 50); do C task ls | grep -q "^$cid .*STOPPED" && break; sleep 0.1; done
+	for _ in $(seq 50); do C task ls | grep "^$cid .*STOPPED" >/dev/null && break; sleep 0.1; done
 	C task rm "$cid" >/dev/null 2>&1 || true
 	C container rm "$cid" >/dev/null
 fi

@@ -186,7 +186,7 @@ fi
 # ---- 3. a 4 KiB write into the 64 MiB file -------------------------------------------
 C run -d --snapshotter tessera --runc-root "$W/runc" --fifo-dir "$W/fifo" test/img1:t c2 \
 	/bin/sh -c 'sleep 300' >/dev/null 2>&1 || ko "ctr run -d"
-for _ in $(seq 50); do C task ls | grep -q 'c2.*RUNNING' && break; sleep 0.1; done
+for _ in $(seq 50); do C task ls | grep 'c2.*RUNNING' >/dev/null && break; sleep 0.1; done
 vol=$(TS volume ls | awk '$1 ~ /^ctrd-/ {print $1}' | head -1)
 C task exec --exec-id sync0 c2 /bin/busybox sync
 sleep 1
@@ -204,7 +204,7 @@ echo "4 KiB write into the 64 MiB file: store grew ${grow} KiB, volume chunks wr
 u=$(CS usage -b c2 | awk 'NR==2{print $2, $3}')
 echo "usage of the container's snapshot: $u"
 C task kill -s KILL c2 >/dev/null 2>&1
-for _ in $(seq 50); do C task ls | grep -q 'c2.*STOPPED' && break; sleep 0.1; done
+for _ in $(seq 50); do C task ls | grep 'c2.*STOPPED' >/dev/null && break; sleep 0.1; done
 C task rm c2 >/dev/null 2>&1; C container rm c2 >/dev/null 2>&1 || ko "container rm c2"
 
 # ---- 4. ctr snapshots ---------------------------------------------------------------------
@@ -244,14 +244,14 @@ if [ -n "$vdev" ] && [ "$vopts" = "ro,noload" ] && [ "$(cat "/sys/block/$vdev/ro
 		ko "view content: $(ls "$W/m/data")"
 	umount "$W/m"
 else ko "snapshots view: $(CS mounts /mnt s-view 2>&1)"; fi
-CS label s-commit test.label=hello >/dev/null && CS info s-commit | grep -q '"test.label": "hello"' &&
+CS label s-commit test.label=hello >/dev/null && CS info s-commit | grep '"test.label": "hello"' >/dev/null &&
 	ok "snapshots label + info" || ko "snapshots label: $(CS info s-commit)"
-CS usage s-commit | grep -q s-commit && ok "snapshots usage" || ko "snapshots usage"
+CS usage s-commit | grep s-commit >/dev/null && ok "snapshots usage" || ko "snapshots usage"
 CS ls >"$W/ls.out" 2>&1; grep -q s-view "$W/ls.out" && ok "snapshots ls" ||
 	ko "snapshots ls: $(tail -5 "$W/ls.out")"
 CS rm s-commit 2>/dev/null && ko "removing a snapshot with a child worked" ||
 	ok "snapshots rm of a parent with a child is refused"
-CS rm s-view && CS rm s-commit && ! CS ls | grep -q 's-' && ok "snapshots rm" ||
+CS rm s-view && CS rm s-commit && ! CS ls | grep 's-' >/dev/null && ok "snapshots rm" ||
 	ko "snapshots rm: $(CS ls)"
 # containerd removes from its metadata at once, from the backend at its next
 # GC: wait for that.
