@@ -43,29 +43,26 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/bench/lib.sh"
 ALL_SYSTEMS=tsr-fuse,tsr-loop,tsr-engine,tsr-vhost,overlay,ptll,qsd-fuse-raw,qsd-fuse-qcow2,qsd-vhost-raw,qsd-vhost-qcow2,native,native-loop
 tessera= engine= helper= out= parent=/var/tmp
 systems_arg=$ALL_SYSTEMS
 quick=0 size= runtime= ramp= reps=1 fw_sizes= fw_rounds= profile=1 tcache=
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--tessera) tessera=$2; shift 2 ;;
 	--engine) engine=$2; shift 2 ;;
 	--helper) helper=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--dir) parent=$2; shift 2 ;;
 	--systems) systems_arg=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
-	--size) size=$2; shift 2 ;;
-	--runtime) runtime=$2; shift 2 ;;
 	--ramp) ramp=$2; shift 2 ;;
-	--reps) reps=$2; shift 2 ;;
 	--fw-sizes) fw_sizes=$2; shift 2 ;;
 	--fw-rounds) fw_rounds=$2; shift 2 ;;
 	--no-profile) profile=0; shift ;;
 	--tessera-cache) tcache=$2; shift 2 ;;
 	-h|--help) sed -n '3,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "fio_suite.sh: unknown argument '$1'" >&2; exit 2 ;;
+	*) # --tessera, --out, --dir, --reps, --runtime, --size
+		common_opt "$@" || { echo "fio_suite.sh: unknown argument '$1'" >&2; exit 2; }
+		shift 2 ;;
 	esac
 done
 if [ $quick = 1 ]; then
@@ -92,7 +89,6 @@ out=$(realpath "$out")
 : >"$out/fw.jsonl"
 : >"$out/commands.txt"
 : >"$out/skipped.txt"
-cmdlog() { echo "$*" >>"$out/commands.txt"; }
 t0=$(date +%s)
 log() { echo "[fio-suite $(( $(date +%s) - t0 ))s] $*" >&2; }
 hz=$(getconf CLK_TCK)
@@ -141,43 +137,15 @@ mnts=()       # ext4 and overlay mounts
 fusemnts=()   # FUSE mountpoints a daemon may have left behind
 perfpid=
 qemu_pid=
-cleanup() {
-	set +e
-	cd /
-	local m l p i
-	[ -n "$perfpid" ] && kill -INT "$perfpid" 2>/dev/null && wait "$perfpid" 2>/dev/null
-	[ -n "$qemu_pid" ] && kill -9 "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
-	for ((i = ${#mnts[@]} - 1; i >= 0; i--)); do
-		m=${mnts[$i]}
-		mountpoint -q "$m" && { umount "$m" || umount -l "$m"; }
-	done
-	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null; done
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do
-		for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	for m in "${fusemnts[@]}"; do
-		grep -q " $m fuse" /proc/self/mounts && umount -l "$m"
-	done
-	rm -rf "$S"
-}
-trap cleanup EXIT
+trap teardown EXIT
 trap 'exit 130' INT TERM
 
-wait_for() { # TEST...: up to 10 s
-	local i
-	for i in $(seq 100); do "$@" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
 du_b() { du -s -B1 "$@" 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 to_bytes() {
 	local v=$1 n
 	n=${v%[KkMmGg]}
 	case ${v#"$n"} in '') echo "$n" ;; [Kk]) echo $((n << 10)) ;; [Mm]) echo $((n << 20)) ;; [Gg]) echo $((n << 30)) ;; esac
 }
-cpu_ticks() { [ -n "${1:-}" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # ---- data ------------------------------------------------------------------------------
 cd "$S"
@@ -195,10 +163,7 @@ add_sys() { sfile[$1]=$2; ssize[$1]=$3; srd[$1]=$4; swr[$1]=$5; spid[$1]=$6; ssp
 T() { "$tessera" --store "$1" "${@:2}"; }
 if wants tsr-fuse || wants tsr-loop || wants tsr-engine || wants tsr-vhost; then
 	log "tessera: import + commit of the data"
-	T "$S/store" init >/dev/null
-	T "$S/store" volume import base0 base.raw >/dev/null
-	T "$S/store" commit base0 --name base >/dev/null
-	T "$S/store" volume create v --parent base >/dev/null
+	base_store "$S/store" base.raw
 	cmdlog "tessera init; tessera volume import base0 base.raw; tessera commit base0 --name base; tessera volume create v --parent base"
 	for s in tsr-fuse tsr-loop tsr-engine tsr-vhost; do
 		wants $s && cp -a --sparse=always "$S/store" "$S/store-$s"
@@ -416,23 +381,9 @@ done
 
 # ---- vhost-user-blk systems: one guest boot per system ----------------------------------------
 if [ ${#guest_sys[@]} -gt 0 ]; then
-	mkdir -p "$S/ir/tests" "$S/ir/usr/bin" "$S/ir/tmp"
-	cp /usr/bin/fio "$S/ir/usr/bin/"
-	for lib in $(ldd /usr/bin/fio | grep -o '/[^ ]*'); do
-		mkdir -p "$S/ir$(dirname "$lib")"
-		cp -L "$lib" "$S/ir$lib"
-	done
-	cp "$repo/bench/fio/guest.sh" "$S/ir/tests/suite.sh"
-	cp "$repo/bench/fio/jobs.tsv" "$S/ir/tests/jobs.tsv"
-	(cd "$S/ir" && find . | busybox cpio -o -H newc 2>/dev/null) >"$S/fio.cpio"
-	cat "$guest_dir/base.cpio" "$S/fio.cpio" >"$S/initrd"
-	wait_sock() { # PID SOCK LOG
-		local i
-		for i in $(seq 200); do
-			[ -S "$2" ] && return 0
-			kill -0 "$1" 2>/dev/null || break
-			sleep 0.05
-		done
+	fio_initrd "$S" "$guest_dir/base.cpio" "$repo/bench/fio/guest.sh" suite.sh "$repo/bench/fio/jobs.tsv" jobs.tsv
+	need_sock() { # PID SOCK LOG: waits for a backend's socket; exit 1 without
+		wait_sock "$1" "$2" && return 0
 		cat "$3" >&2; echo "fio_suite.sh: a vhost backend did not start" >&2; exit 1
 	}
 	declare -A sock
@@ -440,7 +391,7 @@ if [ ${#guest_sys[@]} -gt 0 ]; then
 		cmdlog "tessera --store store-tsr-vhost vhost --volume v --socket tsr.sock --queues 2"
 		"$tessera" --store "$S/store-tsr-vhost" ${tcache:+--cache "$tcache"} vhost --volume v --socket "$S/tsr.sock" --queues 2 >"$out/logs/tessera-vhost.log" 2>&1 &
 		p=$!; pids+=("$p")
-		wait_sock "$p" "$S/tsr.sock" "$out/logs/tessera-vhost.log"
+		need_sock "$p" "$S/tsr.sock" "$out/logs/tessera-vhost.log"
 		sock[tsr-vhost]=$S/tsr.sock; spid[tsr-vhost]=$p; sspace[tsr-vhost]=$S/store-tsr-vhost
 	fi
 	if wants qsd-vhost-raw || wants qsd-vhost-qcow2; then
@@ -461,8 +412,8 @@ if [ ${#guest_sys[@]} -gt 0 ]; then
 		cmdlog "qemu-img create -f qcow2 -b base.raw -F raw vov.qcow2; qemu-storage-daemon ${vargs[*]}"
 		qemu-storage-daemon "${vargs[@]}" >"$out/logs/qsd-vhost.log" 2>&1 &
 		p=$!; pids+=("$p")
-		if wants qsd-vhost-raw; then wait_sock "$p" "$S/vraw.sock" "$out/logs/qsd-vhost.log"; sock[qsd-vhost-raw]=$S/vraw.sock; spid[qsd-vhost-raw]=$p; sspace[qsd-vhost-raw]=$S/vraw.img; fi
-		if wants qsd-vhost-qcow2; then wait_sock "$p" "$S/vqcow2.sock" "$out/logs/qsd-vhost.log"; sock[qsd-vhost-qcow2]=$S/vqcow2.sock; spid[qsd-vhost-qcow2]=$p; sspace[qsd-vhost-qcow2]=$S/vov.qcow2; fi
+		if wants qsd-vhost-raw; then need_sock "$p" "$S/vraw.sock" "$out/logs/qsd-vhost.log"; sock[qsd-vhost-raw]=$S/vraw.sock; spid[qsd-vhost-raw]=$p; sspace[qsd-vhost-raw]=$S/vraw.img; fi
+		if wants qsd-vhost-qcow2; then need_sock "$p" "$S/vqcow2.sock" "$out/logs/qsd-vhost.log"; sock[qsd-vhost-qcow2]=$S/vqcow2.sock; spid[qsd-vhost-qcow2]=$p; sspace[qsd-vhost-qcow2]=$S/vov.qcow2; fi
 	fi
 	cmdlog "guest: qemu-system-x86_64 -accel tcg,thread=multi -machine pc -m 512M -smp 2 -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem -chardev socket,id=c,path=SOCK -device vhost-user-blk-pci,chardev=c,num-queues=2 -kernel vmlinuz -initrd initrd -append 'console=ttyS0 quiet panic=-1 tsr.run=suite tsr.rt=$runtime tsr.ramp=$ramp tsr.vsize=$vsize'; inside: bench/fio/guest.sh"
 	guest_limit=$(( 120 + ${#jobs[@]} * (runtime + ${ramp%.*} + 15) ))
@@ -472,15 +423,8 @@ if [ ${#guest_sys[@]} -gt 0 ]; then
 			glog=$out/logs/guest-$s-$rep.log marks=$S/marks-$s-$rep seen=" " load= c_start=0
 			load=$(cut -d' ' -f1 /proc/loadavg)
 			log "guest $s rep $rep (load $load)"
-			qemu-system-x86_64 -accel tcg,thread=multi -machine pc -nodefaults -no-user-config \
-				-display none -serial stdio -m 512M -smp 2 -no-reboot \
-				-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-				-chardev socket,id=c,path="${sock[$s]}" \
-				-device vhost-user-blk-pci,chardev=c,num-queues=2 \
-				-kernel "$guest_dir/vmlinuz" -initrd "$S/initrd" \
-				-append "console=ttyS0 quiet panic=-1 tsr.run=suite tsr.rt=$runtime tsr.ramp=$ramp tsr.vsize=$vsize" \
-				</dev/null >"$glog" 2>&1 &
-			qemu_pid=$!
+			start_guest "${sock[$s]}" "$guest_dir/vmlinuz" "$S/initrd" \
+				"console=ttyS0 quiet panic=-1 tsr.run=suite tsr.rt=$runtime tsr.ramp=$ramp tsr.vsize=$vsize" "$glog"
 			: >"$marks"
 			t_g=$(date +%s)
 			while kill -0 "$qemu_pid" 2>/dev/null; do

@@ -34,6 +34,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/bench/lib.sh"
 tessera=
 out=
 parent=/var/tmp
@@ -46,26 +47,20 @@ only_rows=
 usage() { sed -n '3,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--tessera) tessera=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--dir) parent=$2; shift 2 ;;
-	--reps) reps=$2; shift 2 ;;
-	--runtime) runtime=$2; shift 2 ;;
-	--size) size=$2; shift 2 ;;
 	--no-profile) profile=0; shift ;;
 	--systems) only_systems=$2; shift 2 ;;
 	--rows) only_rows=$2; shift 2 ;;
 	--quick) reps=1; runtime=2; size=256M; shift ;;
 	-h|--help) usage; exit 0 ;;
-	*) echo "fuse_fio.sh: unknown argument '$1'" >&2; exit 2 ;;
+	*) # --tessera, --out, --dir, --reps, --runtime, --size
+		common_opt "$@" || { echo "fuse_fio.sh: unknown argument '$1'" >&2; exit 2; }
+		shift 2 ;;
 	esac
 done
 [ -n "$tessera" ] || { echo "fuse_fio.sh: --tessera BIN is required" >&2; exit 2; }
 tessera=$(realpath "$tessera")
 [ "$(id -u)" = 0 ] || { echo "fuse_fio.sh: needs root (FUSE, loop)"; exit 77; }
-for t in fio qemu-storage-daemon qemu-img losetup mkfs.ext4 e2fsck gcc pkg-config python3; do
-	command -v "$t" >/dev/null || { echo "fuse_fio.sh: $t is required"; exit 77; }
-done
+require_tools fuse_fio.sh fio qemu-storage-daemon qemu-img losetup mkfs.ext4 e2fsck gcc pkg-config python3
 out=${out:-$repo/build-bench/fuse-fio}
 mkdir -p "$out/raw" "$out/profile"
 out=$(realpath "$out")
@@ -77,41 +72,15 @@ log() { echo "[fuse-fio $(( $(date +%s) - t0 ))s] $*" >&2; }
 S=$(mktemp -d "$parent/tsr-fusefio.XXXXXX")
 pids=()       # daemons, stopped by pid
 loops=()      # loop devices
-extmnts=()    # ext4 mounts
+mnts=()       # ext4 mounts
 fusemnts=()   # FUSE mountpoints (cleaned if a daemon left one)
 perfpid=
-cleanup() {
-	set +e
-	cd /
-	local m l p i
-	[ -n "$perfpid" ] && kill -INT "$perfpid" 2>/dev/null && wait "$perfpid" 2>/dev/null
-	for m in "${extmnts[@]}"; do mountpoint -q "$m" && umount "$m"; done
-	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null; done
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do
-		for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	for m in "${fusemnts[@]}"; do
-		grep -q " $m fuse" /proc/self/mounts && umount -l "$m"
-	done
-	rm -rf "$S"
-}
-trap cleanup EXIT
+trap teardown EXIT
 trap 'exit 130' INT TERM
 
-cmdlog() { echo "$*" >>"$out/commands.txt"; }
 : >"$out/commands.txt"
 : >"$out/results.jsonl"
 : >"$out/verify.txt"
-
-# wait_for TEST...: up to 10 s.
-wait_for() {
-	local i
-	for i in $(seq 100); do "$@" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
 
 # ---- data ----------------------------------------------------------------------
 log "scratch $S; $size of random data"
@@ -127,10 +96,7 @@ cp base.raw psrc/ext2.raw
 
 # ---- tessera --------------------------------------------------------------------
 export TESSERA_STORE=$S/store
-"$tessera" init >/dev/null
-"$tessera" volume import base0 base.raw >/dev/null
-"$tessera" commit base0 --name base >/dev/null
-"$tessera" volume create v --parent base >/dev/null
+base_store "$S/store" base.raw
 "$tessera" volume create e --parent base >/dev/null
 cmdlog "tessera init; tessera volume import base0 base.raw; tessera commit base0 --name base"
 cmdlog "tessera volume create v --parent base; tessera volume create e --parent base"
@@ -199,7 +165,7 @@ mkext() {
 	fi
 	mkdir -p "$S/ext/$name"
 	mount "$dev" "$S/ext/$name" || return 1
-	extmnts+=("$S/ext/$name")
+	mnts+=("$S/ext/$name")
 	fio --name=layout --filename="$S/ext/$name/f" --size=$ext_size --rw=write --bs=1M \
 		--direct=1 --ioengine=io_uring --iodepth=8 >"$S/layout.$name.log" 2>&1 || return 1
 	sync
@@ -274,10 +240,6 @@ rrw[randwrite-4k-qd1]=randwrite; rbs[randwrite-4k-qd1]=4k; rqd[randwrite-4k-qd1]
 rrw[randwrite-4k-qd32]=randwrite; rbs[randwrite-4k-qd32]=4k; rqd[randwrite-4k-qd32]=32
 rrw[read-1m-qd8]=read;           rbs[read-1m-qd8]=1M;      rqd[read-1m-qd8]=8
 rrw[write-1m-qd8]=write;         rbs[write-1m-qd8]=1M;     rqd[write-1m-qd8]=8
-
-cpu_ticks() { # utime+stime of PID (clock ticks), 0 without a pid
-	[ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
-}
 
 # run_row SYS ROW REP
 run_row() {
@@ -366,13 +328,10 @@ for s in "${loop_systems[@]}"; do
 	if e2fsck -fn "${loopdev[$s]}" >"$S/fsck.log" 2>&1; then res=clean; else res="NOT CLEAN: $(sed -n 2,4p "$S/fsck.log" | tr '\n' ' ')"; fi
 	echo "e2fsck -fn of $s's ext4 after the run (loop dio=${loopdio[$s]}): $res" >>"$out/verify.txt"
 done
-extmnts=()
+mnts=()
 
 {
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "commit: $(git -C "$repo" rev-parse HEAD 2>/dev/null)"
-	echo "tessera: $tessera (built from $(cat "$(dirname "$tessera")/../../commit" 2>/dev/null || echo '?'))"
-	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
+	host_meta
 	echo "kernel: $(uname -r)"
 	echo "scratch fs: $(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$S" | head -1)"
 	echo "size: $bytes; ext4 file: $ext_size; runtime: $runtime s + 1 s ramp; reps: $reps"

@@ -23,6 +23,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/bench/lib.sh"
 tessera=
 out=
 parent=/var/tmp
@@ -32,28 +33,21 @@ size=1G
 only=tsr,qsd-raw,qsd-qcow2
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--tessera) tessera=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--dir) parent=$2; shift 2 ;;
-	--reps) reps=$2; shift 2 ;;
-	--runtime) runtime=$2; shift 2 ;;
-	--size) size=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
 	-h|--help) sed -n '3,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) echo "vhost_fio.sh: unknown argument '$1'" >&2; exit 2 ;;
+	*) # --tessera, --out, --dir, --reps, --runtime, --size
+		common_opt "$@" || { echo "vhost_fio.sh: unknown argument '$1'" >&2; exit 2; }
+		shift 2 ;;
 	esac
 done
 [ -n "$tessera" ] || { echo "vhost_fio.sh: --tessera BIN is required" >&2; exit 2; }
 tessera=$(realpath "$tessera")
-for t in fio qemu-system-x86_64 qemu-storage-daemon qemu-img busybox python3; do
-	command -v "$t" >/dev/null || { echo "vhost_fio.sh: $t is required"; exit 77; }
-done
+require_tools vhost_fio.sh fio qemu-system-x86_64 qemu-storage-daemon qemu-img busybox python3
 out=${out:-$repo/build-bench/vhost-fio}
 mkdir -p "$out"
 out=$(realpath "$out")
 : >"$out/results.jsonl"
 : >"$out/commands.txt"
-cmdlog() { echo "$*" >>"$out/commands.txt"; }
 t0=$(date +%s)
 log() { echo "[vhost-fio $(( $(date +%s) - t0 ))s] $*" >&2; }
 
@@ -66,31 +60,11 @@ set -e
 S=$(mktemp -d "$parent/tsr-vhostfio.XXXXXX")
 pids=()
 qemu_pid=
-cleanup() {
-	set +e
-	local p i
-	[ -n "$qemu_pid" ] && kill -9 "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${pids[@]}"; do
-		for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$S"
-}
-trap cleanup EXIT
+trap teardown EXIT
 trap 'exit 130' INT TERM
 
 # ---- initramfs: the cached one + fio ---------------------------------------------
-mkdir -p "$S/ir/tests" "$S/ir/usr/bin" "$S/ir/tmp"
-cp /usr/bin/fio "$S/ir/usr/bin/"
-for lib in $(ldd /usr/bin/fio | grep -o '/[^ ]*'); do
-	mkdir -p "$S/ir$(dirname "$lib")"
-	cp -L "$lib" "$S/ir$lib"
-done
-cp "$repo/bench/guest/fio.sh" "$S/ir/tests/fio.sh"
-(cd "$S/ir" && find . | busybox cpio -o -H newc 2>/dev/null) >"$S/fio.cpio"
-cat "$guest/base.cpio" "$S/fio.cpio" >"$S/initrd"
+fio_initrd "$S" "$guest/base.cpio" "$repo/bench/guest/fio.sh" fio.sh
 log "initrd $(( $(stat -c %s "$S/initrd") / 1048576 )) MiB (kernel and base from $guest)"
 
 # ---- data and backends -----------------------------------------------------------------
@@ -99,28 +73,24 @@ head -c "$size" /dev/urandom >base.raw
 cp base.raw raw.img
 qemu-img create -q -f qcow2 -b "$S/base.raw" -F raw ov.qcow2
 export TESSERA_STORE=$S/store
-"$tessera" init >/dev/null
-"$tessera" volume import base0 base.raw >/dev/null
-"$tessera" commit base0 --name base >/dev/null
-"$tessera" volume create v --parent base >/dev/null
+base_store "$S/store" base.raw
 cmdlog "tessera init; tessera volume import base0 base.raw; tessera commit base0 --name base; tessera volume create v --parent base"
 cmdlog "qemu-img create -f qcow2 -b base.raw -F raw ov.qcow2; cp base.raw raw.img"
 
-# wait_sock PID SOCK LOG
-wait_sock() {
-	local i
-	for i in $(seq 200); do
-		[ -S "$2" ] && return 0
-		kill -0 "$1" 2>/dev/null || { cat "$3"; echo "backend exited"; exit 1; }
-		sleep 0.05
-	done
-	cat "$3"; echo "backend did not start"; exit 1
+# need_sock PID SOCK LOG: waits for the backend's socket; exit 1 without.
+need_sock() {
+	local rc=0
+	wait_sock "$1" "$2" || rc=$?
+	[ $rc = 0 ] && return 0
+	cat "$3"
+	if [ $rc = 1 ]; then echo "backend exited"; else echo "backend did not start"; fi
+	exit 1
 }
 cmdlog "tessera vhost --volume v --socket tsr.sock --queues 2"
 "$tessera" vhost --volume v --socket "$S/tsr.sock" --queues 2 >"$S/tsr.log" 2>&1 &
 tpid=$!
 pids+=("$tpid")
-wait_sock "$tpid" "$S/tsr.sock" "$S/tsr.log"
+need_sock "$tpid" "$S/tsr.sock" "$S/tsr.log"
 raw_args=(--blockdev driver=file,node-name=f,filename="$S/raw.img"
 	--blockdev driver=raw,node-name=r,file=f
 	--export type=vhost-user-blk,id=e,node-name=r,addr.type=unix,addr.path="$S/raw.sock",writable=on,num-queues=2)
@@ -128,7 +98,7 @@ cmdlog "qemu-storage-daemon ${raw_args[*]}"
 qemu-storage-daemon "${raw_args[@]}" >"$S/qraw.log" 2>&1 &
 rpid=$!
 pids+=("$rpid")
-wait_sock "$rpid" "$S/raw.sock" "$S/qraw.log"
+need_sock "$rpid" "$S/raw.sock" "$S/qraw.log"
 qc_args=(--blockdev driver=file,node-name=bf,filename="$S/base.raw",read-only=on
 	--blockdev driver=raw,node-name=b,file=bf,read-only=on
 	--blockdev driver=file,node-name=of,filename="$S/ov.qcow2"
@@ -138,7 +108,7 @@ cmdlog "qemu-storage-daemon ${qc_args[*]}"
 qemu-storage-daemon "${qc_args[@]}" >"$S/qqcow2.log" 2>&1 &
 qpid=$!
 pids+=("$qpid")
-wait_sock "$qpid" "$S/qcow2.sock" "$S/qqcow2.log"
+need_sock "$qpid" "$S/qcow2.sock" "$S/qqcow2.log"
 
 declare -A sock spid
 sock[tsr]=$S/tsr.sock;      spid[tsr]=$tpid
@@ -146,7 +116,6 @@ sock[qsd-raw]=$S/raw.sock;  spid[qsd-raw]=$rpid
 sock[qsd-qcow2]=$S/qcow2.sock; spid[qsd-qcow2]=$qpid
 IFS=, read -r -a systems <<<"$only"
 rows=(randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 read-1m-qd8 write-1m-qd8)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 qemu_cmd="qemu-system-x86_64 -accel tcg,thread=multi -machine pc -nodefaults -no-user-config -display none -serial stdio -m 512M -smp 2 -no-reboot -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem -chardev socket,id=c,path=SOCK -device vhost-user-blk-pci,chardev=c,num-queues=2 -kernel vmlinuz -initrd initrd -append 'console=ttyS0 quiet panic=-1 tsr.run=fio tsr.rt=$runtime'"
 cmdlog "$qemu_cmd"
@@ -156,15 +125,8 @@ cmdlog "$qemu_cmd"
 guest() {
 	local s=$1 rep=$2 glog=$out/guest-$1-$2.log ticks=$S/ticks-$1-$2 load row seen=" " i
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
-	qemu-system-x86_64 -accel tcg,thread=multi -machine pc -nodefaults -no-user-config \
-		-display none -serial stdio -m 512M -smp 2 -no-reboot \
-		-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-		-chardev socket,id=c,path="${sock[$s]}" \
-		-device vhost-user-blk-pci,chardev=c,num-queues=2 \
-		-kernel "$guest/vmlinuz" -initrd "$S/initrd" \
-		-append "console=ttyS0 quiet panic=-1 tsr.run=fio tsr.rt=$runtime" \
-		</dev/null >"$glog" 2>&1 &
-	qemu_pid=$!
+	start_guest "${sock[$s]}" "$guest/vmlinuz" "$S/initrd" \
+		"console=ttyS0 quiet panic=-1 tsr.run=fio tsr.rt=$runtime" "$glog"
 	: >"$ticks"
 	for i in $(seq 3000); do   # 300 s at most
 		kill -0 "$qemu_pid" 2>/dev/null || break
@@ -222,10 +184,7 @@ done
 
 kill -TERM "$tpid"; wait "$tpid" || log "tessera vhost exited with $?"
 {
-	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "commit: $(git -C "$repo" rev-parse HEAD 2>/dev/null)"
-	echo "tessera: $tessera (built from $(cat "$(dirname "$tessera")/../../commit" 2>/dev/null || echo '?'))"
-	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs"
+	host_meta
 	echo "kernel (host): $(uname -r); guest kernel: $(basename "$guest")"
 	echo "size: $(stat -c %s "$S/base.raw"); runtime: $runtime s + 1 s ramp per job; reps: $reps"
 	echo "tessera vhost at exit: $(tail -1 "$S/tsr.log")"
