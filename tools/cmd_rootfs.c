@@ -412,8 +412,8 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		goto undo;
 	}
 	s.read_only = layer || !rw;
-	r = tsr_volume_fs_loop_attach(s.image, s.read_only, LOOP_DIRECT_IO,
-			      s.loop_dev, sizeof(s.loop_dev), &loop_fd, &dio);
+	r = tsr_volume_fs_loop_attach(s.image, s.read_only, LOOP_DIRECT_IO, s.loop_dev,
+				      sizeof(s.loop_dev), &loop_fd, &dio);
 	if (r < 0) {
 		cli_errno(r, "mount: attaching %s to a loop device", s.image);
 		goto undo;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -329,6 +330,18 @@ fail:
 	return CLI_FAIL;
 }
 
+/* Every live snapshot holds a loop device open, every client connection a
+ * socket: the soft limit (1024 from a shell) is raised to the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int serve(struct cli *cli, const struct serve_config *cfg)
 {
 	struct serve_vhost_run vhosts[SERVE_MAX_VHOST] = { { 0 } };
@@ -355,6 +368,7 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	raise_fd_limit();
 
 	snprintf(dir, sizeof(dir), "%s", cfg->socket);
 	slash = strrchr(dir, '/');

@@ -98,6 +98,19 @@ int tsr_volume_fs_loop_attach(const char *image, bool read_only, bool direct_io,
 		if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0)
 			*ret_dio = (info.lo_flags & LO_FLAGS_DIRECT_IO) != 0;
 	}
+	if (!read_only) {
+		/* Hold the device read-only: an open for writing counts as a
+		 * writer, and kernels that refuse to mount a block device
+		 * with writers (CONFIG_BLK_DEV_WRITE_MOUNTED=n) would refuse
+		 * the mount this device is for.  Not the last close: no
+		 * autoclear. */
+		int ro = open(dev, O_RDONLY | O_CLOEXEC);
+
+		if (ro >= 0) {
+			close(fd);
+			fd = ro;
+		}
+	}
 	if ((size_t)snprintf(ret_dev, dev_size, "%s", dev) >= dev_size) {
 		ioctl(fd, LOOP_CLR_FD, 0);
 		close(fd);

@@ -158,12 +158,14 @@ void loop_table_init(struct loop_table *t);
 void loop_table_fini(struct loop_table *t);
 /* The device ("/dev/loopN") bound to image for key: the one attached
  * before, else a free device bound now (direct I/O; read-only if
- * read_only).  Errors: -ENODEV when unavailable, else the open of image or
- * the kernel's setup. */
+ * read_only).  Errors: -ENODEV when this process cannot attach loop
+ * devices (known at init, or learnt now: then *ret_cause is the error that
+ * showed it, else 0), else the open of image or the kernel's setup. */
 int loop_table_get(struct loop_table *t, const char *key, const char *image,
-		   bool read_only, char *ret_dev, size_t dev_size);
+		   bool read_only, char *ret_dev, size_t dev_size, int *ret_cause);
 /* Releases key's device, if it has one.  only_unused: not while a
- * filesystem on it is mounted (-EBUSY). */
+ * filesystem on it is mounted (-EBUSY), nor when that cannot be checked
+ * (the open's error); the entry stays. */
 int loop_table_put(struct loop_table *t, const char *key, bool only_unused);
 
 /* ---- snapshots (snapshots.c) ---------------------------------------------- */

@@ -70,11 +70,12 @@ static struct loop_entry *find(struct loop_table *t, const char *key)
 }
 
 int loop_table_get(struct loop_table *t, const char *key, const char *image,
-		   bool read_only, char *ret_dev, size_t dev_size)
+		   bool read_only, char *ret_dev, size_t dev_size, int *ret_cause)
 {
 	struct loop_entry *e;
 	int r = 0;
 
+	*ret_cause = 0;
 	pthread_mutex_lock(&t->lock);
 	e = find(t, key);
 	if (e)
@@ -104,6 +105,16 @@ int loop_table_get(struct loop_table *t, const char *key, const char *image,
 				      NULL);
 	if (r) {
 		free(e->key);
+		if (r == -EPERM || r == -EACCES || r == -ENOTTY || r == -EINVAL) {
+			/* Not allowed (a container without CAP_SYS_ADMIN or
+			 * CAP_MKNOD) or no LOOP_CONFIGURE (before 5.8): it
+			 * will not work next time either. */
+			t->unavailable = true;
+			*ret_cause = r;
+			r = -ENODEV;
+		} else if (r == -ENODEV) {
+			r = -ENXIO;  /* -ENODEV means "unavailable" here */
+		}
 		goto out;
 	}
 	t->n++;
@@ -118,24 +129,27 @@ out:
 int loop_table_put(struct loop_table *t, const char *key, bool only_unused)
 {
 	struct loop_entry *e;
-	int r = 0;
+	int excl = -1, r = 0;
 
 	pthread_mutex_lock(&t->lock);
 	e = find(t, key);
 	if (e && only_unused) {
-		/* A mounted filesystem claims its device exclusively. */
-		int fd = open(e->dev, O_RDONLY | O_EXCL | O_CLOEXEC);
-
-		if (fd < 0 && errno == EBUSY)
-			r = -EBUSY;
-		if (fd >= 0)
-			close(fd);
+		/* A mounted filesystem holds its device exclusively: -EBUSY.
+		 * Holding it exclusively ourselves until the end makes a
+		 * mount attempted meanwhile fail, rather than land on a
+		 * device about to be released.  Any other failure keeps the
+		 * entry too: better busy than released under a mount. */
+		excl = open(e->dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+		if (excl < 0)
+			r = -errno;
 	}
 	if (e && !r) {
 		close(e->fd);
 		free(e->key);
 		*e = t->v[--t->n];
 	}
+	if (excl >= 0)
+		close(excl);  /* the last close: the kernel clears the device */
 	pthread_mutex_unlock(&t->lock);
 	return r;
 }

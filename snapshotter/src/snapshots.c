@@ -156,22 +156,24 @@ static int has_children(struct snaps *s, const char *key, bool *ret)
 	return 0;
 }
 
-/* Retries fn while the volume is busy: the kernel releases a FUSE file (a
- * loop device's autoclear) a moment after the unmount containerd waited
- * for. */
+/* One step of waiting while a volume or device is busy: the kernel lets an
+ * image file go (a loop device's autoclear) a moment after the unmount
+ * containerd waited for.  A method waits BUSY_RETRY_MS in all. */
 static void busy_wait(int *waited_ms)
 {
 	usleep(BUSY_RETRY_STEP_MS * 1000);
 	*waited_ms += BUSY_RETRY_STEP_MS;
 }
 
-static int volume_remove(struct snaps *s, const char *name)
+/* Removes a volume, waiting while it is busy; *waited_ms: the method's
+ * budget spent so far. */
+static int volume_remove(struct snaps *s, const char *name, int *waited_ms)
 {
-	int waited = 0, r;
+	int r;
 
 	while ((r = tsr_volume_remove(s->store, name)) == -EBUSY &&
-	       waited < BUSY_RETRY_MS)
-		busy_wait(&waited);
+	       *waited_ms < BUSY_RETRY_MS)
+		busy_wait(waited_ms);
 	return r == -ENOENT ? 0 : r;
 }
 
@@ -180,7 +182,7 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 {
 	char hex[TSR_ID_HEX_LEN + 1], image[sizeof(m->source)];
 	bool read_only = rec->kind != SNAP_ACTIVE;
-	int n, r;
+	int n, r, cause;
 
 	memset(m, 0, sizeof(*m));
 	m->type = "ext4";
@@ -192,7 +194,12 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 	}
 	if (n < 0 || (size_t)n >= sizeof(image))
 		return -ENAMETOOLONG;
-	r = loop_table_get(&s->loops, key, image, read_only, m->source, sizeof(m->source));
+	r = loop_table_get(&s->loops, key, image, read_only, m->source, sizeof(m->source),
+			   &cause);
+	if (cause)
+		snaps_log(s, "cannot attach loop devices (%s): from now on mounts name "
+			  "the image files, containerd attaches them (slower)",
+			  tsr_strerror(cause));
 	if (r == -ENODEV) {
 		/* No loop devices for us (a container without
 		 * /dev/loop-control, say): containerd attaches them. */
@@ -233,7 +240,7 @@ int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
 	struct snap_rec *rec = NULL, *prec = NULL;
 	char name[SNAP_NAME_LEN + 1];
 	bool created = false;
-	int r;
+	int r, waited = 0;
 
 	r = check_key("key", a->key, err, errlen);
 	if (!r)
@@ -269,7 +276,7 @@ int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
 			      prec ? &prec->layer : NULL);
 	if (r == -EEXIST) {
 		/* Left by a crash before its record was written. */
-		r = volume_remove(s, name);
+		r = volume_remove(s, name, &waited);
 		if (!r)
 			r = tsr_volume_create(s->store, name, prec ? 0 : s->volume_size,
 					      prec ? &prec->layer : NULL);
@@ -305,7 +312,7 @@ store_err:
 out:
 	if (r && created) {
 		loop_table_put(&s->loops, a->key, false);
-		volume_remove(s, name);
+		volume_remove(s, name, &waited);
 	}
 	pthread_rwlock_unlock(&s->lock);
 	snap_rec_free(rec);
@@ -441,8 +448,13 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 	}
 	while ((r = loop_table_put(&s->loops, key, true)) == -EBUSY && waited < BUSY_RETRY_MS)
 		busy_wait(&waited);
-	if (r) {
+	if (r == -EBUSY) {
 		r = fail(r, err, errlen, "snapshot %s is in use (mounted)", key);
+		goto out;
+	}
+	if (r) {
+		r = fail(r, err, errlen, "checking whether the device of snapshot %s is "
+			 "mounted: %s", key, tsr_strerror(r));
 		goto out;
 	}
 	if (rec->kind == SNAP_COMMITTED) {
@@ -455,7 +467,7 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 			goto out;
 		}
 	} else {
-		r = volume_remove(s, rec->volume);
+		r = volume_remove(s, rec->volume, &waited);
 		if (r == -EBUSY) {
 			r = fail(r, err, errlen, "snapshot %s is in use (still mounted?)",
 				 key);
@@ -756,7 +768,9 @@ int snaps_recover(struct snaps *s)
 	if (!r)
 		r = tsr_volume_list(s->store, find_orphan, &o);
 	for (size_t i = 0; i < o.n; i++) {
-		if (!r && volume_remove(s, o.names[i]) == 0)
+		int waited = 0;
+
+		if (!r && volume_remove(s, o.names[i], &waited) == 0)
 			snaps_log(s, "recovery: removed volume %s (no snapshot uses it)",
 				  o.names[i]);
 		free(o.names[i]);

@@ -72,7 +72,7 @@ int tsr_volume_fs_trim(const char *mountpoint, uint64_t *ret_trimmed);
 
 /* Attaches image (a volume or layer file) to a free loop device with
  * LOOP_CONFIGURE: autoclear, read-only and direct I/O as asked, 512-byte
- * sectors.  *ret_dev gets "/dev/loopN"; *ret_fd an open descriptor of it:
+ * sectors.  *ret_dev gets "/dev/loopN"; *ret_fd a read-only descriptor of it:
  * with autoclear the device detaches at its last close, so keep it open
  * while the device is meant to stay (closing it after a mount leaves the
  * detach to the unmount).  *ret_dio (may be NULL): whether the kernel took
