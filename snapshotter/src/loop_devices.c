@@ -11,7 +11,7 @@
  * devices do direct I/O: the image files are not cached in the kernel
  * anyway (FUSE direct_io), and a direct-I/O loop device keeps many
  * requests in flight where a buffered one does one at a time (4 KiB
- * random reads at queue depth 32 in a snapshot: 1.9x).  docs/snapshotter.md
+ * random reads at queue depth 32 in a snapshot: 1.8x).  docs/snapshotter.md
  * has the measurements.
  *
  * Each attachment belongs to one snapshot key and holds the device open
