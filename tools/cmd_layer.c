@@ -315,12 +315,16 @@ const struct cli_cmd cli_layer_cmds[] = {
 	{
 		.name = "import",
 		.path = "layer import",
-		.args = "FILE [--name NAME]",
+		.args = "FILE [--name NAME] [--max-size SIZE]",
 		.summary = "Reads a layer blob from FILE ('-': stdin), verifies "
 			   "every object and the layer id, and adds the layer; "
 			   "prints its id.",
 		.details = "Options:\n"
-			   "  --name NAME  name the imported layer\n"
+			   "  --name NAME      name the imported layer\n"
+			   "  --max-size SIZE  refuse a blob whose layer is larger "
+			   "(default 256G): its header\n"
+			   "                   is checked before anything is "
+			   "allocated\n"
 			   "The parent layer must be in the store already.  A "
 			   "blob that does not verify\nleaves the store "
 			   "unchanged.\n",

@@ -68,22 +68,28 @@ int cli_layer_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 {
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, 'n' },
+		{ "max-size", required_argument, NULL, 'm' },
 		CLI_LONGOPT_END,
 	};
 	struct tsr_layer_blob_info info;
 	struct tsr_layer_id id;
 	struct cli_progress bar;
-	char hex[TSR_ID_HEX_LEN + 1];
+	char hex[TSR_ID_HEX_LEN + 1], size[CLI_SIZE_BUF], limit[CLI_SIZE_BUF];
 	const char *path, *name = NULL;
+	uint64_t max_size = TSR_LAYER_BLOB_MAX_SIZE_DEFAULT;
 	int c, fd, r;
 
 	for (bool first = true;; first = false) {
 		c = cli_getopt(cmd, argc, argv, "n:", longopts, first);
 		if (c == CLI_OPT_END)
 			break;
-		if (c != 'n')
+		if (c == 'n')
+			name = optarg;
+		else if (c == 'm') {
+			if (cli_parse_size_opt(cmd, "--max-size", optarg, false, &max_size) != CLI_OK)
+				return CLI_USAGE;
+		} else
 			return cli_opt_status(c);
-		name = optarg;
 	}
 	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
 		return CLI_USAGE;
@@ -101,7 +107,7 @@ int cli_layer_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 		return CLI_FAIL;
 	}
 	cli_progress_init(&bar, cli, "import");
-	r = tsr_layer_blob_read(cli->store, fd, name, &bar.ops, &info, &id);
+	r = tsr_layer_blob_read(cli->store, fd, name, max_size, &bar.ops, &info, &id);
 	cli_progress_done(&bar);
 	if (fd != cli->in_fd)
 		close(fd);
@@ -114,6 +120,11 @@ int cli_layer_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 		tsr_layer_id_to_hex(&info.parent, hex);
 		cli_err("layer import: %s: its parent layer %s is not in the store (import the "
 			"parent's blob first)", path, hex);
+		return CLI_FAIL;
+	case -EFBIG:
+		cli_err("layer import: %s: the blob claims a layer of %s, more than the limit of "
+			"%s (--max-size); the store is unchanged", path,
+			cli_fmt_size(info.size, size), cli_fmt_size(max_size, limit));
 		return CLI_FAIL;
 	case -EINVAL:
 		cli_err("layer import: %s: chunk size %u, but the store's is %u", path,

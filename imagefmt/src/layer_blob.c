@@ -496,7 +496,7 @@ static int read_trailer(struct reader *rd)
 	return digest_final(rd->s.whole, rd->info->blob_digest);
 }
 
-int tsr_layer_blob_read(struct tsr_store *store, int fd, const char *name,
+int tsr_layer_blob_read(struct tsr_store *store, int fd, const char *name, uint64_t max_size,
 			const struct tsr_progress *progress, struct tsr_layer_blob_info *info,
 			struct tsr_layer_id *ret_id)
 {
@@ -518,6 +518,8 @@ int tsr_layer_blob_read(struct tsr_store *store, int fd, const char *name,
 	r = stream_read(&rd.s, hdr, sizeof(hdr), true);
 	if (!r)
 		r = parse_header(hdr, rd.info);
+	if (!r && rd.info->size > (max_size ? max_size : TSR_LAYER_BLOB_MAX_SIZE_DEFAULT))
+		r = -EFBIG;
 	if (!r && rd.info->chunk_size != tsr_store_chunk_size(store))
 		r = -EINVAL;
 	if (!r)

@@ -345,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0 || write(fd, b, size - 1) != (ssize_t)(size - 1) || lseek(fd, 0, SEEK_SET))
 		die("memfd: %s", strerror(errno));
 	free(b);
-	r = tsr_layer_blob_read(store, fd, NULL, NULL, &info, &id);
+	r = tsr_layer_blob_read(store, fd, NULL, 0, NULL, &info, &id);
 	close(fd);
 	inputs++;
 	if (r > 0)

@@ -55,6 +55,26 @@ b layer import "$dir/short.blob" 2>/dev/null && bad "truncated blob imported" ||
 b fsck >/dev/null && ok "fsck clean after refused blobs" || bad "fsck after refused blobs"
 "$T" --store "$dir/c" layer import "$dir/base.blob" 2>"$dir/err" && bad "other chunk size imported" \
 	|| ok "other chunk size refused: $(cat "$dir/err")"
+# A layer larger than the importer allows: refused from its header, before
+# any entry is read (the base layer is 9 MiB).
+if b layer import "$dir/base.blob" --max-size 8M 2>"$dir/err"; then bad "layer over --max-size imported"
+elif grep -q "more than the limit of 8.0M" "$dir/err"; then ok "layer over --max-size refused: $(cat "$dir/err")"
+else bad "--max-size error unclear: $(cat "$dir/err")"; fi
+[ "$(objects b)" = 0 ] && ok "store unchanged after --max-size refusal" || bad "--max-size refusal left objects"
+# A header claiming 1 TiB is refused by the default limit (256G).
+cp "$dir/base.blob" "$dir/huge.blob"
+python3 - "$dir/huge.blob" <<'PY'
+import struct, sys, zlib
+p = sys.argv[1]
+with open(p, "r+b") as f:
+    h = bytearray(f.read(128))
+    h[16:24] = struct.pack("<Q", 1 << 40)
+    h[124:128] = struct.pack("<I", zlib.crc32(bytes(h[:124])))
+    f.seek(0); f.write(h)
+PY
+if b layer import "$dir/huge.blob" 2>"$dir/err"; then bad "blob claiming 1T imported"
+elif grep -q "more than the limit of 256.0G" "$dir/err"; then ok "blob claiming 1T refused by default"
+else bad "huge blob error unclear: $(cat "$dir/err")"; fi
 
 # In order: same ids, same bytes.
 [ "$(b layer import "$dir/base.blob" --name base)" = "$base" ] && ok "base keeps its id" || bad "base id changed"

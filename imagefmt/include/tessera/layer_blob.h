@@ -34,11 +34,20 @@ struct tsr_layer_blob_info {
 int tsr_layer_blob_write(struct tsr_store *store, const struct tsr_layer_id *id, int fd,
 			 const struct tsr_progress *progress, struct tsr_layer_blob_info *ret_info);
 
+/* The largest layer (its size in bytes) tsr_layer_blob_read accepts when
+ * the caller names no limit.  A blob's entry and object counts are bounded
+ * by its chunk count, so this also bounds what reading it allocates (32
+ * bytes a data entry: 128 MiB at 256 GiB of 64 KiB chunks). */
+#define TSR_LAYER_BLOB_MAX_SIZE_DEFAULT (256ull << 30)
+
 /* Reads a blob from fd and imports its layer (named name when not NULL).
- * -EBADMSG: the blob is malformed or does not verify; -ENOENT: its parent
- * is not in the store (info->parent names it); -EINVAL: another chunk
- * size.  info (may be NULL) is filled as far as the blob was read. */
-int tsr_layer_blob_read(struct tsr_store *store, int fd, const char *name,
+ * max_size: the largest layer size accepted (0: the default above); it is
+ * checked against the header before anything is allocated.
+ * -EBADMSG: the blob is malformed or does not verify; -EFBIG: it claims a
+ * layer larger than max_size (info->size says how large); -ENOENT: its
+ * parent is not in the store (info->parent names it); -EINVAL: another
+ * chunk size.  info (may be NULL) is filled as far as the blob was read. */
+int tsr_layer_blob_read(struct tsr_store *store, int fd, const char *name, uint64_t max_size,
 			const struct tsr_progress *progress, struct tsr_layer_blob_info *info,
 			struct tsr_layer_id *ret_id);
 
