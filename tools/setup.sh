@@ -26,6 +26,8 @@ PACKAGES=(
   # containerd snapshotter: HTTP/2, protobuf, the containerd API protos; tests
   libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
   golang-github-containerd-containerd-dev containerd runc python3-hpack
+  # containerd's snapshotter conformance suite (tests/snapshotter/suite.sh)
+  golang-go
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -443,13 +443,15 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 	if (r)
 		goto store_err;
 	if (children) {
-		r = fail(-ENOTEMPTY, err, errlen, "snapshot %s has children", key);
+		r = fail(-ENOTEMPTY, err, errlen, "cannot remove snapshot %s: it has children",
+			 key);
 		goto out;
 	}
 	while ((r = loop_table_put(&s->loops, key, true)) == -EBUSY && waited < BUSY_RETRY_MS)
 		busy_wait(&waited);
 	if (r == -EBUSY) {
-		r = fail(r, err, errlen, "snapshot %s is in use (mounted)", key);
+		r = fail(r, err, errlen, "cannot remove snapshot %s: it is in use "
+			 "(mounted)", key);
 		goto out;
 	}
 	if (r) {
@@ -462,15 +464,15 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 		if (r == -ENOENT)
 			r = 0;  /* gone already: only the record is left */
 		if (r == -EBUSY) {
-			r = fail(r, err, errlen, "the layer of snapshot %s has children "
-				 "outside the snapshotter", key);
+			r = fail(r, err, errlen, "cannot remove snapshot %s: its layer has "
+				 "children outside the snapshotter", key);
 			goto out;
 		}
 	} else {
 		r = volume_remove(s, rec->volume, &waited);
 		if (r == -EBUSY) {
-			r = fail(r, err, errlen, "snapshot %s is in use (still mounted?)",
-				 key);
+			r = fail(r, err, errlen, "cannot remove snapshot %s: it is in use "
+				 "(still mounted?)", key);
 			goto out;
 		}
 	}
