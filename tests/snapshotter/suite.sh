@@ -32,20 +32,24 @@ start=$(date +%s)
 echo "built in $(( $(date +%s) - start )) s"
 
 # The stores, FUSE mounts and sockets of the cases: outside the suite's
-# own temp dirs (which it dumps, contents and all, when a case fails).
+# own temp dirs (which it dumps, contents and all, when a case fails).  The
+# suite's temp dirs go under a directory of this run too (TMPDIR), so that
+# what a failing case leaves mounted there is found and unmounted.
 cases=$(mktemp -d /var/tmp/tsr-suite-XXXXXX)
+suite_tmp=$(mktemp -d /tmp/tsr-suite-tmp-XXXXXX)
 cleanup() {
-	# A case whose serve was killed may leave its FUSE mount behind.
-	for m in "$cases"/case-*/mnt; do
-		mountpoint -q "$m" 2>/dev/null && umount -l "$m" || true
-	done
-	rm -rf "$cases"
+	# Mounts under our two directories, deepest first: a case's ext4
+	# mounts (their loop devices autoclear), then the FUSE mounts.
+	awk -v a="$suite_tmp/" -v b="$cases/" \
+		'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/self/mounts |
+		sort -r | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
+	rm -rf "$cases" "$suite_tmp"
 }
 trap cleanup EXIT
 
 out="$work/suite.out"
 set +e
-TESSERA_BIN="$T" TESSERA_SUITE_DIR="$cases" timeout 1200 "$work/suite.test" \
+TMPDIR="$suite_tmp" TESSERA_BIN="$T" TESSERA_SUITE_DIR="$cases" timeout 1200 "$work/suite.test" \
 	-test.v -test.timeout 15m -test.parallel 2 >"$out" 2>&1
 status=$?
 set -e
