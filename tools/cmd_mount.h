@@ -12,8 +12,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <tessera/mount_stack.h>
+
 #include "cli.h"
-#include "mount_stack.h"
 
 #define UMOUNT_TIMEOUT_DEFAULT 120  /* seconds a daemon gets to flush and exit */
 
@@ -49,6 +50,6 @@ int cli_mount_stop_daemon(const char *fuse_mnt, pid_t pid, int timeout_s,
 int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		  unsigned threads);
 /* Takes the stack s down in the order it went up (`tessera umount`). */
-int cli_rootfs_down(const struct mount_stack *s, int timeout_s);
+int cli_rootfs_down(const struct tsr_mount_stack *s, int timeout_s);
 
 #endif /* TESSERA_CMD_MOUNT_H */
