@@ -71,10 +71,6 @@ int tsr_volume_fs_make(const char *image, uint32_t chunk_size, const char *label
  * NULL) gets the bytes the filesystem reported. */
 int tsr_volume_fs_trim(const char *mountpoint, uint64_t *ret_trimmed);
 
-/* Mount options of an ext4 that tessera made, for writing into it: no
- * background inode-table zeroing (it would rewrite chunks after the fact). */
-#define TSR_VOLUME_FS_EXT4_RW_OPTIONS "noinit_itable"
-
 #ifdef __cplusplus
 }
 #endif
