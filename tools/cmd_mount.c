@@ -246,6 +246,21 @@ int cli_mount_start_daemon(struct cli *cli, struct serve_args *a, int close_fd,
 
 /* ---- plain mount ------------------------------------------------------------- */
 
+int cli_mount_abs_path(const char *what, const char *arg, char buf[PATH_MAX])
+{
+	int r = tsr_mount_abs_path(arg, buf, PATH_MAX);
+
+	if (r == -ENOENT) {
+		cli_err("%s: %s does not exist", what, arg);
+		return CLI_FAIL;
+	}
+	if (r < 0) {
+		cli_errno(r, "%s: %s", what, arg);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
 int cli_mount_check_dir(const char *what, const char *path)
 {
 	struct stat st;
@@ -297,17 +312,9 @@ static int mount_plain(struct cli *cli, const char *arg, bool foreground,
 	struct serve_args a = { .threads = threads, .report_fd = -1 };
 	struct tsr_mount_daemon rec;
 	pid_t pid;
-	int r;
 
-	r = tsr_mount_abs_path(arg, mnt, sizeof(mnt));
-	if (r == -ENOENT) {
-		cli_err("mount: %s does not exist", arg);
+	if (cli_mount_abs_path("mount", arg, mnt) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "mount: %s", arg);
-		return CLI_FAIL;
-	}
 	if (cli_mount_clean_stale("mount", mnt) != CLI_OK ||
 	    cli_mount_check_dir("mount", mnt) != CLI_OK)
 		return CLI_FAIL;
@@ -458,15 +465,8 @@ static int run_umount(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	}
 	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
 		return CLI_USAGE;
-	r = tsr_mount_abs_path(argv[optind], mnt, sizeof(mnt));
-	if (r == -ENOENT) {
-		cli_err("umount: %s does not exist", argv[optind]);
+	if (cli_mount_abs_path("umount", argv[optind], mnt) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "umount: %s", argv[optind]);
-		return CLI_FAIL;
-	}
 
 	/* A --rootfs stack. */
 	r = tsr_mount_stack_read(mnt, &s);

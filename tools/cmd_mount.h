@@ -32,6 +32,9 @@ struct serve_args {
  * daemon's pid, or -1 when it failed (the child printed why). */
 int cli_mount_start_daemon(struct cli *cli, struct serve_args *a, int close_fd,
 			   pid_t *ret_pid);
+/* arg as an absolute path (tsr_mount_abs_path) in buf; what prefixes the
+ * message. */
+int cli_mount_abs_path(const char *what, const char *arg, char buf[PATH_MAX]);
 /* path exists and is a directory; what prefixes the message. */
 int cli_mount_check_dir(const char *what, const char *path);
 /* Cleans a dead daemon's mount at path, saying so. */

@@ -326,15 +326,8 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 	bool started = false, layer = false;
 	int lock, r, status = CLI_FAIL;
 
-	r = tsr_mount_abs_path(arg, s.mountpoint, sizeof(s.mountpoint));
-	if (r == -ENOENT) {
-		cli_err("mount: %s does not exist", arg);
+	if (cli_mount_abs_path("mount", arg, s.mountpoint) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "mount: %s", arg);
-		return CLI_FAIL;
-	}
 	if (cli_mount_check_dir("mount", s.mountpoint) != CLI_OK)
 		return CLI_FAIL;
 	cli_mount_store_path(cli, s.store);
