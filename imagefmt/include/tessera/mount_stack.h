@@ -242,16 +242,16 @@ int tsr_mount_stack_users(const char *fuse_mnt, const char *mountpoint);
 int tsr_mount_stack_lock(void);
 
 /*
- * Puts a stack up over a FUSE mount the caller serves: on entry s has
+ * Puts a stack up over a FUSE mount the caller serves.  On entry s has
  * mountpoint, store, fuse_mnt, daemon_pid, source, image and read_only; on
- * success also loop_dev, fs_type and direct_io (on failure as far as it
- * got), the filesystem is mounted
- * at s->mountpoint (tsr_mount_image, type probed) and recorded.  The record
+ * return also loop_dev, fs_type and direct_io (on failure as far as it
+ * got).  On success the filesystem is mounted at s->mountpoint
+ * (tsr_mount_image, its type probed) and the stack recorded.  The record
  * is written before the mount, so that no mount is ever left without one;
  * a step that fails undoes the ones before it (a record that cannot be
- * removed then describes nothing mounted, which tsr_mount_stack_down
- * takes away).  The caller holds tsr_mount_stack_lock.  *ret_fs: what the
- * device holds (see tsr_mount_image for TSR_MOUNT_STEP_PROBE).
+ * removed then describes nothing mounted, and tsr_mount_stack_down takes
+ * it away).  *ret_fs: what the device holds (see tsr_mount_image for
+ * TSR_MOUNT_STEP_PROBE).  The caller holds tsr_mount_stack_lock.
  */
 int tsr_mount_stack_up(struct tsr_mount_stack *s, struct tsr_fs_info *ret_fs,
 		       enum tsr_mount_step *ret_step);
