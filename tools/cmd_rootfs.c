@@ -65,7 +65,7 @@ int cli_rootfs_down(const struct tsr_mount_stack *s, int timeout_s)
 		cli_errno(r, "umount: " TSR_MOUNT_RUN_DIR "/rootfs");
 		break;
 	case TSR_MOUNT_STEP_FUSE:
-		break;  /* printed by stop_fuse */
+		break;  /* cli_mount_stop_daemon said why */
 	default:
 		cli_errno(r, "umount: removing the record of %s", s->mountpoint);
 		break;
