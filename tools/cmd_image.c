@@ -17,7 +17,7 @@
  *   oci-chain/CHAINID  the layer id (32 bytes) a chain id was imported as
  */
 #include "cli.h"
-#include "mount_stack.h"
+#include <tessera/mount_stack.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +42,7 @@ struct import {
 	struct cli *cli;
 	struct tsr_store *store;
 	struct tsr_oci_image *img;
-	char run_dir[64];           /* MOUNT_RUN_DIR/import-XXXXXX */
+	char run_dir[64];           /* TSR_MOUNT_RUN_DIR/import-XXXXXX */
 	char fuse_mnt[80];          /* run_dir/fuse */
 	char root[80];              /* run_dir/root */
 	char work_dir[PATH_MAX];    /* extracted blobs */
@@ -142,8 +141,8 @@ static int import_setup(struct import *im)
 	struct tsr_fuse_options fo = { 0 };
 	int r;
 
-	snprintf(im->run_dir, sizeof(im->run_dir), MOUNT_RUN_DIR "/import-XXXXXX");
-	if (mkdir(MOUNT_RUN_DIR, 0755) < 0 && errno != EEXIST)
+	snprintf(im->run_dir, sizeof(im->run_dir), TSR_MOUNT_RUN_DIR "/import-XXXXXX");
+	if (mkdir(TSR_MOUNT_RUN_DIR, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	if (!mkdtemp(im->run_dir)) {
 		im->run_dir[0] = '\0';
@@ -194,9 +193,10 @@ static int apply_on_volume(struct import *im, size_t i, const char *vname, bool 
 {
 	const struct tsr_oci_layer *l = &im->img->layers[i];
 	struct tsr_oci_apply_stats st;
-	char image[PATH_MAX + 300], dev[32], err[512];
-	int loop_fd = -1, r;
-	bool dio;
+	char image[PATH_MAX + 300], err[512];
+	struct tsr_image_mount m;
+	enum tsr_mount_step step;
+	int r, r2;
 
 	snprintf(image, sizeof(image), "%s/volumes/%s", im->fuse_mnt, vname);
 	if (fresh) {
@@ -207,29 +207,24 @@ static int apply_on_volume(struct import *im, size_t i, const char *vname, bool 
 			return r;
 		}
 	}
-	r = tsr_volume_fs_loop_attach(image, false, true, dev, sizeof(dev), &loop_fd, &dio);
+	r = tsr_mount_image(image, im->root, "ext4", 0, &m, &step);
 	if (r) {
-		cli_errno(r, "image import: attaching %s to a loop device", image);
+		if (step == TSR_MOUNT_STEP_ATTACH)
+			cli_errno(r, "image import: attaching %s to a loop device", image);
+		else
+			cli_errno(r, "image import: mounting %s", m.loop_dev);
 		return r;
 	}
-	if (mount(dev, im->root, "ext4", 0, TSR_VOLUME_FS_EXT4_RW_OPTIONS) < 0) {
-		r = -errno;
-		cli_errno(r, "image import: mounting %s", dev);
-		close(loop_fd);
-		mount_loop_detach(dev, image);
-		return r;
-	}
-	close(loop_fd); /* the mount holds the device now */
 	r = tsr_oci_apply_layer(l->path, im->root, &st, err, sizeof(err));
 	if (r)
 		cli_err("image import: layer %zu (%s): %s", i + 1, l->digest, err);
 	else if ((r = tsr_volume_fs_trim(im->root, NULL)) < 0)
 		cli_errno(r, "image import: trimming layer %zu", i + 1);
-	if (umount2(im->root, 0) < 0 && !r) {
-		r = -errno;
+	r2 = tsr_unmount_image(im->root, m.loop_dev, image, &step);
+	if (r2 && !r && step == TSR_MOUNT_STEP_UNMOUNT) {
+		r = r2;
 		cli_errno(r, "image import: unmounting layer %zu", i + 1);
 	}
-	mount_loop_detach(dev, image);
 	if (!r)
 		fprintf(cli_errf(), "layer %zu/%zu: %s: %llu entries, %llu files, %llu whiteouts\n",
 			i + 1, im->img->n_layers, l->digest, (unsigned long long)st.entries,

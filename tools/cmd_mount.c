@@ -6,7 +6,7 @@
  * cmd_rootfs.c; cmd_mount.h is what the two share.
  *
  * A mount daemon is this process, forked: the child opens the store, mounts,
- * records itself (mount_stack.h), tells the parent over a pipe that the
+ * records itself (<tessera/mount_stack.h>), tells the parent over a pipe that the
  * mount is live, and serves until the filesystem is unmounted or it gets
  * SIGINT/SIGTERM; then it flushes everything (tsr_fuse_destroy) and closes
  * the store.  Until the report the child prints its errors on the caller's
@@ -19,9 +19,9 @@
  */
 #include "cli.h"
 #include "cmd_mount.h"
-#include "mount_stack.h"
 
 #include <tessera/fuse_server.h>
+#include <tessera/mount_stack.h>
 #include <tessera/volume_fs.h>
 
 #include <errno.h>
@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -105,7 +104,7 @@ static int serve(struct cli *cli, const struct serve_args *a)
 		.max_threads = a->threads,
 	};
 	struct sigaction sa = { .sa_handler = on_stop_signal };
-	struct mount_daemon rec = { .pid = getpid() };
+	struct tsr_mount_daemon rec = { .pid = getpid() };
 	struct cli_control *ctl = NULL;
 	struct tsr_fuse *fuse;
 	sigset_t stop, old;
@@ -127,9 +126,9 @@ static int serve(struct cli *cli, const struct serve_args *a)
 	}
 	snprintf(rec.store, sizeof(rec.store), "%s", a->store);
 	snprintf(rec.mountpoint, sizeof(rec.mountpoint), "%s", a->mountpoint);
-	r = mount_daemon_write(&rec);
+	r = tsr_mount_daemon_write(&rec);
 	if (r < 0) {
-		cli_errno(r, "mount: recording the daemon in " MOUNT_RUN_DIR
+		cli_errno(r, "mount: recording the daemon in " TSR_MOUNT_RUN_DIR
 			  "/mounts");
 		goto fail;
 	}
@@ -144,7 +143,7 @@ static int serve(struct cli *cli, const struct serve_args *a)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		cli_errno(r, "mount: the control socket of store %s", a->store);
-		mount_daemon_remove(a->mountpoint, rec.pid);
+		tsr_mount_daemon_remove(a->mountpoint, rec.pid);
 		goto fail;
 	}
 	serving = fuse;
@@ -178,7 +177,7 @@ static int serve(struct cli *cli, const struct serve_args *a)
 	serving = NULL;
 	tsr_fuse_destroy(fuse);  /* flushes every open volume */
 	cli_close_store(cli);
-	mount_daemon_remove(a->mountpoint, rec.pid);
+	tsr_mount_daemon_remove(a->mountpoint, rec.pid);
 	if (a->report_fd >= 0)
 		log_line("stopped serving store %s at %s", a->store,
 			 a->mountpoint);
@@ -247,6 +246,21 @@ int cli_mount_start_daemon(struct cli *cli, struct serve_args *a, int close_fd,
 
 /* ---- plain mount ------------------------------------------------------------- */
 
+int cli_mount_abs_path(const char *what, const char *arg, char buf[PATH_MAX])
+{
+	int r = tsr_mount_abs_path(arg, buf, PATH_MAX);
+
+	if (r == -ENOENT) {
+		cli_err("%s: %s does not exist", what, arg);
+		return CLI_FAIL;
+	}
+	if (r < 0) {
+		cli_errno(r, "%s: %s", what, arg);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
 int cli_mount_check_dir(const char *what, const char *path)
 {
 	struct stat st;
@@ -273,7 +287,7 @@ int cli_mount_clean_stale(const char *what, const char *path)
 	if (r == 1) {
 		cli_printf("%s: cleaned a stale mount at %s (its daemon had "
 			   "died)\n", what, path);
-		mount_daemon_remove(path, 0);
+		tsr_mount_daemon_remove(path, 0);
 		return CLI_OK;
 	}
 	if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
@@ -296,30 +310,22 @@ static int mount_plain(struct cli *cli, const char *arg, bool foreground,
 {
 	char mnt[PATH_MAX], store[PATH_MAX];
 	struct serve_args a = { .threads = threads, .report_fd = -1 };
-	struct mount_daemon rec;
+	struct tsr_mount_daemon rec;
 	pid_t pid;
-	int r;
 
-	r = mount_abs_path(arg, mnt, sizeof(mnt));
-	if (r == -ENOENT) {
-		cli_err("mount: %s does not exist", arg);
+	if (cli_mount_abs_path("mount", arg, mnt) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "mount: %s", arg);
-		return CLI_FAIL;
-	}
 	if (cli_mount_clean_stale("mount", mnt) != CLI_OK ||
 	    cli_mount_check_dir("mount", mnt) != CLI_OK)
 		return CLI_FAIL;
-	if (mount_daemon_read(mnt, &rec) == 0) {
-		if (mount_pid_alive(rec.pid)) {
+	if (tsr_mount_daemon_read(mnt, &rec) == 0) {
+		if (tsr_mount_pid_alive(rec.pid)) {
 			cli_err("mount: %s is already mounted by " CLI_PROG
 				" (pid %d, store %s)", mnt, (int)rec.pid,
 				rec.store);
 			return CLI_FAIL;
 		}
-		mount_daemon_remove(mnt, rec.pid);
+		tsr_mount_daemon_remove(mnt, rec.pid);
 	}
 	cli_mount_store_path(cli, store);
 	a.store = store;
@@ -343,40 +349,31 @@ static int mount_plain(struct cli *cli, const char *arg, bool foreground,
 int cli_mount_stop_daemon(const char *fuse_mnt, pid_t pid, int timeout_s,
 			  bool busy_retry)
 {
-	struct mount_daemon rec;
-	int waited = 0;
+	struct tsr_mount_daemon rec;
+	int r;
 
-	if (mount_daemon_read(fuse_mnt, &rec) == 0)
+	if (tsr_mount_daemon_read(fuse_mnt, &rec) == 0)
 		pid = rec.pid;
-	for (;;) {
-		if (umount2(fuse_mnt, UMOUNT_NOFOLLOW) == 0 || errno == EINVAL ||
-		    errno == ENOENT)
-			break;  /* EINVAL: not (or no longer) a mountpoint */
-		if (errno == ENOTCONN) {
-			/* Its daemon died: nothing to flush. */
-			tsr_fuse_clean_stale(fuse_mnt);
-			break;
-		}
-		if (errno != EBUSY) {
-			cli_errno(-errno, "umount: %s", fuse_mnt);
-			return CLI_FAIL;
-		}
-		if (!busy_retry || waited >= FUSE_BUSY_RETRY_MS) {
-			cli_err("umount: %s is busy: an image file on it is "
-				"open (see 'losetup -a' and 'fuser -vm %s')",
-				fuse_mnt, fuse_mnt);
-			return CLI_FAIL;
-		}
-		usleep(50 * 1000);
-		waited += 50;
+	r = tsr_mount_unmount(fuse_mnt, busy_retry ? FUSE_BUSY_RETRY_MS : 0);
+	if (r == -ENOTCONN) {
+		/* Its daemon died: nothing to flush. */
+		tsr_fuse_clean_stale(fuse_mnt);
+	} else if (r == -EBUSY) {
+		cli_err("umount: %s is busy: an image file on it is "
+			"open (see 'losetup -a' and 'fuser -vm %s')",
+			fuse_mnt, fuse_mnt);
+		return CLI_FAIL;
+	} else if (r < 0) {
+		cli_errno(r, "umount: %s", fuse_mnt);
+		return CLI_FAIL;
 	}
-	if (pid > 0 && mount_wait_pid(pid, timeout_s * 1000) < 0) {
+	if (pid > 0 && tsr_mount_wait_pid(pid, timeout_s * 1000) < 0) {
 		cli_err("umount: the daemon of %s (pid %d) has not exited %d s "
 			"after the unmount; it may still be flushing", fuse_mnt,
 			(int)pid, timeout_s);
 		return CLI_FAIL;
 	}
-	mount_daemon_remove(fuse_mnt, pid);
+	tsr_mount_daemon_remove(fuse_mnt, pid);
 	return CLI_OK;
 }
 
@@ -446,8 +443,8 @@ static int run_umount(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		CLI_LONGOPT_END,
 	};
 	int timeout = UMOUNT_TIMEOUT_DEFAULT, c, r, lock, status;
-	struct mount_daemon rec;
-	struct mount_stack s;
+	struct tsr_mount_daemon rec;
+	struct tsr_mount_stack s;
 	char mnt[PATH_MAX], *end;
 	long v;
 
@@ -468,41 +465,34 @@ static int run_umount(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	}
 	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
 		return CLI_USAGE;
-	r = mount_abs_path(argv[optind], mnt, sizeof(mnt));
-	if (r == -ENOENT) {
-		cli_err("umount: %s does not exist", argv[optind]);
+	if (cli_mount_abs_path("umount", argv[optind], mnt) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "umount: %s", argv[optind]);
-		return CLI_FAIL;
-	}
 
 	/* A --rootfs stack. */
-	r = mount_stack_read(mnt, &s);
+	r = tsr_mount_stack_read(mnt, &s);
 	if (r == 0 || (r < 0 && r != -ENOENT)) {
 		if (r < 0) {
 			cli_errno(r, "umount: the record of %s", mnt);
 			return CLI_FAIL;
 		}
-		lock = mount_stack_lock();
+		lock = tsr_mount_stack_lock();
 		if (lock < 0) {
-			cli_errno(lock, "umount: " MOUNT_RUN_DIR);
+			cli_errno(lock, "umount: " TSR_MOUNT_RUN_DIR);
 			return CLI_FAIL;
 		}
 		/* Read again under the lock: it may have gone meanwhile. */
-		r = mount_stack_read(mnt, &s);
+		r = tsr_mount_stack_read(mnt, &s);
 		status = r == 0 ? cli_rootfs_down(&s, timeout) : CLI_OK;
 		close(lock);
 		return status;
 	}
 
 	/* A plain FUSE mount. */
-	if (mount_daemon_read(mnt, &rec) == 0) {
-		if (!mount_pid_alive(rec.pid)) {
+	if (tsr_mount_daemon_read(mnt, &rec) == 0) {
+		if (!tsr_mount_pid_alive(rec.pid)) {
 			tsr_fuse_clean_stale(mnt);
-			umount2(mnt, UMOUNT_NOFOLLOW);
-			mount_daemon_remove(mnt, rec.pid);
+			tsr_mount_unmount(mnt, 0);
+			tsr_mount_daemon_remove(mnt, rec.pid);
 			cli_printf("umount: cleaned %s (its daemon, pid %d, had "
 				   "died)\n", mnt, (int)rec.pid);
 			return CLI_OK;
@@ -542,7 +532,7 @@ const struct cli_cmd cli_cmd_mount = {
 		"\n"
 		"tessera mount --rootfs NAME MNT\n"
 		"  Serves the store on a private FUSE mount under "
-		MOUNT_RUN_DIR "/fuse (shared\n"
+		TSR_MOUNT_RUN_DIR "/fuse (shared\n"
 		"  by every rootfs of the store), attaches the image to a loop "
 		"device and mounts\n"
 		"  the filesystem on it (ext4, xfs, or any the kernel knows) at "

@@ -12,8 +12,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <tessera/mount_stack.h>
+
 #include "cli.h"
-#include "mount_stack.h"
 
 #define UMOUNT_TIMEOUT_DEFAULT 120  /* seconds a daemon gets to flush and exit */
 
@@ -31,6 +32,9 @@ struct serve_args {
  * daemon's pid, or -1 when it failed (the child printed why). */
 int cli_mount_start_daemon(struct cli *cli, struct serve_args *a, int close_fd,
 			   pid_t *ret_pid);
+/* arg as an absolute path (tsr_mount_abs_path) in buf; what prefixes the
+ * message. */
+int cli_mount_abs_path(const char *what, const char *arg, char buf[PATH_MAX]);
 /* path exists and is a directory; what prefixes the message. */
 int cli_mount_check_dir(const char *what, const char *path);
 /* Cleans a dead daemon's mount at path, saying so. */
@@ -49,6 +53,6 @@ int cli_mount_stop_daemon(const char *fuse_mnt, pid_t pid, int timeout_s,
 int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		  unsigned threads);
 /* Takes the stack s down in the order it went up (`tessera umount`). */
-int cli_rootfs_down(const struct mount_stack *s, int timeout_s);
+int cli_rootfs_down(const struct tsr_mount_stack *s, int timeout_s);
 
 #endif /* TESSERA_CMD_MOUNT_H */

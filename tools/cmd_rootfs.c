@@ -4,50 +4,36 @@
  * the store's FUSE daemon (shared by every rootfs of the store, on a
  * private mountpoint; cmd_mount.c starts it), a loop device over the
  * image file of NAME, and the filesystem on it mounted at MNT.  NAME is
- * resolved through the FUSE tree (DESIGN, "Names").  The stack is recorded
- * (mount_stack.h) so that `tessera umount MNT` takes it down in order.
+ * resolved through the FUSE tree (DESIGN, "Names").  The stack itself (loop
+ * device, mount, the record that lets `tessera umount MNT` take it down in
+ * order) is <tessera/mount_stack.h>'s; this file composes and prints.
  */
 #include "cli.h"
 #include "cmd_mount.h"
-#include "mount_stack.h"
 
+#include <tessera/mount_stack.h>
 #include <tessera/volume_fs.h>
 
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
-/*
- * Direct I/O on the loop device over the FUSE image file: on, because it
- * measured better on every row.  Buffered, the loop driver sends requests
- * through its worker one at a time and caches the image's pages a second
- * time under the filesystem's own cache; with direct I/O it issues them
- * asynchronously to the FUSE file.
- *
- * Measured 2026-11-27 on the development machine (2 cores, kernel 6.18),
- * 64K-chunk zstd store, 4G volume, `tessera mount` + losetup
- * --direct-io=on|off + mkfs.ext4, fio io_uring direct=1 on a 1G file in the
- * ext4, caches dropped before each job, 10 s, one run:
- *
- *   job                      loop direct I/O     loop buffered
- *   4K randread  iodepth 32  33801 IOPS          20880 IOPS
- *   4K randwrite iodepth 32  16371 IOPS          11417 IOPS
- *   4K randread  iodepth 1    2530 IOPS           2179 IOPS
- *   1M read      iodepth 4     503 MiB/s           431 MiB/s
- *   1M write     iodepth 4     731 MiB/s           682 MiB/s
- */
-#define LOOP_DIRECT_IO true
-
 /* ---- taking a stack down ----------------------------------------------------- */
+
+/* tsr_mount_stack_down's stop of a private FUSE mount: its daemon, waited
+ * for timeout_s (arg) seconds. */
+static int stop_fuse(void *arg, const char *fuse_mnt, pid_t pid)
+{
+	const int *timeout_s = arg;
+
+	return cli_mount_stop_daemon(fuse_mnt, pid, *timeout_s, true) == CLI_OK ? 0 : -ECANCELED;
+}
 
 /*
  * Takes a --rootfs stack down in the order it went up: the filesystem, the
@@ -55,49 +41,36 @@
  * daemon, the record.  Stops at the first step that fails, so that running
  * it again continues from there.  CLI_OK or CLI_FAIL.
  */
-int cli_rootfs_down(const struct mount_stack *s, int timeout_s)
+int cli_rootfs_down(const struct tsr_mount_stack *s, int timeout_s)
 {
-	int r;
+	enum tsr_mount_step step;
+	int r = tsr_mount_stack_down(s, stop_fuse, &timeout_s, &step);
 
-	if (umount2(s->mountpoint, UMOUNT_NOFOLLOW) < 0 && errno != EINVAL &&
-	    errno != ENOENT) {
-		if (errno == EBUSY)
+	switch (r ? step : TSR_MOUNT_STEP_NONE) {
+	case TSR_MOUNT_STEP_NONE:
+		return CLI_OK;
+	case TSR_MOUNT_STEP_UNMOUNT:
+		if (r == -EBUSY)
 			cli_err("umount: %s is busy: a process uses files on "
 				"it or has its working directory there (see "
 				"'fuser -vm %s')", s->mountpoint,
 				s->mountpoint);
 		else
-			cli_errno(-errno, "umount: %s", s->mountpoint);
-		return CLI_FAIL;
-	}
-	r = mount_loop_detach(s->loop_dev, s->image);
-	if (r < 0) {
+			cli_errno(r, "umount: %s", s->mountpoint);
+		break;
+	case TSR_MOUNT_STEP_DETACH:
 		cli_errno(r, "umount: detaching %s", s->loop_dev);
-		return CLI_FAIL;
+		break;
+	case TSR_MOUNT_STEP_STACKS:
+		cli_errno(r, "umount: " TSR_MOUNT_RUN_DIR "/rootfs");
+		break;
+	case TSR_MOUNT_STEP_FUSE:
+		break;  /* cli_mount_stop_daemon said why */
+	default:
+		cli_errno(r, "umount: removing the record of %s", s->mountpoint);
+		break;
 	}
-	/* Someone's `tessera mount` stays; a private one goes with its last
-	 * stack. */
-	if (!mount_fuse_dir_is_private(s->fuse_mnt))
-		goto done;
-	r = mount_stack_users(s->fuse_mnt, s->mountpoint);
-	if (r < 0) {
-		cli_errno(r, "umount: " MOUNT_RUN_DIR "/rootfs");
-		return CLI_FAIL;
-	}
-	if (r == 0) {
-		if (cli_mount_stop_daemon(s->fuse_mnt, s->daemon_pid, timeout_s,
-					  true) != CLI_OK)
-			return CLI_FAIL;
-		rmdir(s->fuse_mnt);
-	}
-done:
-	r = mount_stack_remove(s->mountpoint);
-	if (r < 0) {
-		cli_errno(r, "umount: removing the record of %s",
-			  s->mountpoint);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
+	return CLI_FAIL;
 }
 
 /* ---- name resolution, putting a stack up --------------------------------------- */
@@ -218,7 +191,7 @@ static int find_image(const char *fuse_mnt, const char *name, char id[TSR_ID_HEX
  * image or a layer).  CLI_OK or CLI_FAIL (printed).
  */
 static int resolve_rootfs(const char *fuse_mnt, const char *spec,
-			  struct mount_stack *s, bool *ret_layer)
+			  struct tsr_mount_stack *s, bool *ret_layer)
 {
 	char vol_path[PATH_MAX], id[TSR_ID_HEX_LEN + 1], image_id[TSR_ID_HEX_LEN + 1];
 	struct cli_str list = { 0 };
@@ -305,74 +278,65 @@ static int resolve_rootfs(const char *fuse_mnt, const char *spec,
 	return CLI_FAIL;
 }
 
-static bool is_fuse_mount(const char *path)
+/* Says why tsr_mount_stack_up failed. */
+static void print_up_err(const char *spec, const struct tsr_mount_stack *s,
+			 const struct tsr_fs_info *fs, enum tsr_mount_step step, int r)
 {
-	struct statfs sf;
-
-	return statfs(path, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
-}
-
-/* Checks what the loop device holds: CLI_OK and its type, or CLI_FAIL. */
-static int detect_fs(const char *spec, const char *dev, struct tsr_fs_info *fs)
-{
-	int r = tsr_volume_fs_detect(dev, fs);
-
-	switch (r) {
-	case 0:
+	switch (step) {
+	case TSR_MOUNT_STEP_ATTACH:
+		cli_errno(r, "mount: attaching %s to a loop device", s->image);
 		break;
-	case -ENOMEDIUM:
-		cli_err("mount: %s holds no filesystem", spec);
-		return CLI_FAIL;
-	case -ENOTUNIQ:
-		cli_err("mount: %s holds more than one filesystem signature "
-			"(see 'wipefs %s')", spec, dev);
-		return CLI_FAIL;
+	case TSR_MOUNT_STEP_PROBE:
+		if (r == -ENOMEDIUM)
+			cli_err("mount: %s holds no filesystem", spec);
+		else if (r == -ENOTUNIQ)
+			cli_err("mount: %s holds more than one filesystem signature "
+				"(see 'wipefs %s')", spec, s->loop_dev);
+		else if (r == -EMEDIUMTYPE)
+			cli_err("mount: %s holds %s (%s), not a filesystem", spec,
+				fs->type, fs->usage);
+		else
+			cli_errno(r, "mount: %s: probing %s", spec, s->loop_dev);
+		break;
+	case TSR_MOUNT_STEP_MOUNT:
+		cli_errno(r, "mount: mounting %s (%s on %s) at %s (see dmesg)",
+			  spec, s->fs_type, s->loop_dev, s->mountpoint);
+		break;
 	default:
-		cli_errno(r, "mount: %s: probing %s", spec, dev);
-		return CLI_FAIL;
+		cli_errno(r, "mount: recording the stack in " TSR_MOUNT_RUN_DIR
+			  "/rootfs");
+		break;
 	}
-	if (strcmp(fs->usage, "filesystem") != 0) {
-		cli_err("mount: %s holds %s (%s), not a filesystem", spec,
-			fs->type, fs->usage);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
 }
 
 /*
  * Puts a --rootfs stack up: the store's FUSE daemon (a running one, or a
- * new one on the private mountpoint), NAME's image on a loop device, its
- * filesystem at arg, the record.  A step that fails undoes the ones before
- * it.  CLI_OK or CLI_FAIL (printed).
+ * new one on the private mountpoint), then NAME's image on a loop device,
+ * its filesystem at arg and the record (tsr_mount_stack_up).  A step that
+ * fails undoes the ones before it.  CLI_OK or CLI_FAIL (printed).
  */
 int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		  unsigned threads)
 {
 	struct serve_args a = { .threads = threads, .report_fd = -1 };
-	struct mount_stack s = { 0 }, old;
-	struct mount_daemon rec;
+	struct tsr_mount_stack s = { 0 }, old;
+	struct tsr_mount_daemon rec;
 	struct tsr_fs_info fs;
-	bool started = false, layer = false, mounted = false, dio = false;
-	int lock, loop_fd = -1, r, status = CLI_FAIL;
+	enum tsr_mount_step step;
+	bool started = false, layer = false;
+	int lock, r, status = CLI_FAIL;
 
-	r = mount_abs_path(arg, s.mountpoint, sizeof(s.mountpoint));
-	if (r == -ENOENT) {
-		cli_err("mount: %s does not exist", arg);
+	if (cli_mount_abs_path("mount", arg, s.mountpoint) != CLI_OK)
 		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "mount: %s", arg);
-		return CLI_FAIL;
-	}
 	if (cli_mount_check_dir("mount", s.mountpoint) != CLI_OK)
 		return CLI_FAIL;
 	cli_mount_store_path(cli, s.store);
-	lock = mount_stack_lock();
+	lock = tsr_mount_stack_lock();
 	if (lock < 0) {
-		cli_errno(lock, "mount: " MOUNT_RUN_DIR);
+		cli_errno(lock, "mount: " TSR_MOUNT_RUN_DIR);
 		return CLI_FAIL;
 	}
-	if (mount_stack_read(s.mountpoint, &old) == 0) {
+	if (tsr_mount_stack_read(s.mountpoint, &old) == 0) {
 		cli_err("mount: %s already has a rootfs mounted (%s); '" CLI_PROG
 			" umount %s' first", s.mountpoint, old.source,
 			s.mountpoint);
@@ -381,14 +345,13 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 	/* 1. The store's FUSE daemon: the one serving it already (on the
 	 * private mountpoint, or a `tessera mount` of the store elsewhere),
 	 * or a new one on the private mountpoint. */
-	if (mount_daemon_find(s.store, &rec) == 0 &&
-	    is_fuse_mount(rec.mountpoint)) {
+	if (tsr_mount_daemon_find(s.store, &rec) == 0) {
 		snprintf(s.fuse_mnt, sizeof(s.fuse_mnt), "%s", rec.mountpoint);
 		s.daemon_pid = rec.pid;
 	} else {
-		r = mount_fuse_dir(s.store, s.fuse_mnt, sizeof(s.fuse_mnt));
+		r = tsr_mount_fuse_dir(s.store, s.fuse_mnt, sizeof(s.fuse_mnt));
 		if (r < 0) {
-			cli_errno(r, "mount: " MOUNT_RUN_DIR "/fuse");
+			cli_errno(r, "mount: " TSR_MOUNT_RUN_DIR "/fuse");
 			goto out;
 		}
 		if (cli_mount_clean_stale("mount", s.fuse_mnt) != CLI_OK)
@@ -402,7 +365,8 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		started = true;
 	}
 
-	/* 2. The image, on a loop device. */
+	/* 2. NAME's image, its filesystem mounted over a loop device,
+	 * recorded for `tessera umount`. */
 	if (resolve_rootfs(s.fuse_mnt, spec, &s, &layer) != CLI_OK)
 		goto undo;
 	if (rw && layer) {
@@ -412,34 +376,9 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		goto undo;
 	}
 	s.read_only = layer || !rw;
-	r = tsr_volume_fs_loop_attach(s.image, s.read_only, LOOP_DIRECT_IO, s.loop_dev,
-				      sizeof(s.loop_dev), &loop_fd, &dio);
+	r = tsr_mount_stack_up(&s, &fs, &step);
 	if (r < 0) {
-		cli_errno(r, "mount: attaching %s to a loop device", s.image);
-		goto undo;
-	}
-	s.direct_io = dio;
-
-	/* 3. Its filesystem. */
-	if (detect_fs(spec, s.loop_dev, &fs) != CLI_OK)
-		goto undo;
-	snprintf(s.fs_type, sizeof(s.fs_type), "%s", fs.type);
-	r = mount_fs(s.loop_dev, s.mountpoint, s.fs_type, s.read_only);
-	if (r < 0) {
-		cli_errno(r, "mount: mounting %s (%s on %s) at %s (see dmesg)",
-			  spec, s.fs_type, s.loop_dev, s.mountpoint);
-		goto undo;
-	}
-	mounted = true;
-	/* The mount holds the device now: autoclear frees it at umount. */
-	close(loop_fd);
-	loop_fd = -1;
-
-	/* 4. The record `tessera umount` works from. */
-	r = mount_stack_write(&s);
-	if (r < 0) {
-		cli_errno(r, "mount: recording the stack in " MOUNT_RUN_DIR
-			  "/rootfs");
+		print_up_err(spec, &s, &fs, step, r);
 		goto undo;
 	}
 	cli_printf("mounted %s (%s, %s) at %s: %s%s over %s\n", s.source,
@@ -450,13 +389,8 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 	goto out;
 
 undo:
-	/* In reverse order; each step's error was printed already. */
-	if (mounted && umount2(s.mountpoint, UMOUNT_NOFOLLOW) < 0)
-		cli_errno(-errno, "mount: undo: unmounting %s", s.mountpoint);
-	if (loop_fd >= 0 || mounted)
-		mount_loop_detach(s.loop_dev, s.image);
-	if (loop_fd >= 0)
-		close(loop_fd);  /* the last opener: autoclear detaches */
+	/* The FUSE daemon, if this started it; tsr_mount_stack_up undid its
+	 * own steps. */
 	if (started) {
 		cli_mount_stop_daemon(s.fuse_mnt, s.daemon_pid,
 				      UMOUNT_TIMEOUT_DEFAULT, true);

@@ -11,7 +11,7 @@
  * containerd configuration and the systemd unit.
  */
 #include "cli.h"
-#include "mount_stack.h"
+#include <tessera/mount_stack.h>
 
 #include <tessera/fuse_server.h>
 #include <tessera/snapshotter.h>
@@ -31,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SERVE_SOCKET_DEFAULT MOUNT_RUN_DIR "/snapshotter.sock"
-#define SERVE_MOUNT_DEFAULT MOUNT_RUN_DIR "/serve-fuse"
+#define SERVE_SOCKET_DEFAULT TSR_MOUNT_RUN_DIR "/snapshotter.sock"
+#define SERVE_MOUNT_DEFAULT TSR_MOUNT_RUN_DIR "/serve-fuse"
 
 /* Most vhost-user-blk devices one daemon serves. */
 #define SERVE_MAX_VHOST 16
@@ -351,7 +351,7 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 		.socket_path = cfg->socket, .fuse_mount = cfg->mount,
 		.volume_size = cfg->size, .log = log_line,
 	};
-	struct mount_daemon rec = { .pid = getpid() };
+	struct tsr_mount_daemon rec = { .pid = getpid() };
 	struct tsr_snapshotter *snap = NULL;
 	struct cli_control *ctl = NULL;
 	struct tsr_fuse *fuse = NULL;
@@ -405,8 +405,8 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 	}
 	snprintf(rec.store, sizeof(rec.store), "%s", store);
 	snprintf(rec.mountpoint, sizeof(rec.mountpoint), "%s", cfg->mount);
-	if (mount_daemon_write(&rec) < 0)
-		log_line(NULL, "could not record the FUSE mount in " MOUNT_RUN_DIR
+	if (tsr_mount_daemon_write(&rec) < 0)
+		log_line(NULL, "could not record the FUSE mount in " TSR_MOUNT_RUN_DIR
 			 "/mounts (tessera umount will not know it)");
 	r = cli_control_start(store, cli->store, &ctl);
 	if (r < 0) {
@@ -436,7 +436,7 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 	tsr_fuse_exit(fuse);
 	pthread_join(fuse_thread, NULL);
 	tsr_fuse_destroy(fuse);  /* flushes every open volume */
-	mount_daemon_remove(cfg->mount, rec.pid);
+	tsr_mount_daemon_remove(cfg->mount, rec.pid);
 	cli_close_store(cli);
 	log_line(NULL, "stopped");
 	return CLI_OK;
@@ -445,7 +445,7 @@ stop_fuse:
 	cli_control_stop(ctl);
 	tsr_fuse_exit(fuse);
 	pthread_join(fuse_thread, NULL);
-	mount_daemon_remove(cfg->mount, rec.pid);
+	tsr_mount_daemon_remove(cfg->mount, rec.pid);
 fail:
 	tsr_fuse_destroy(fuse);
 	cli_close_store(cli);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <tessera/mount_stack.h>
 #include <tessera/snapshotter.h>
 #include <tessera/store.h>
 
@@ -189,11 +190,12 @@ void snaps_fini(struct snaps *s);
 void snaps_log(struct snaps *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The mounts of a snapshot: type, source, up to 4 options. */
+/* The mounts of a snapshot: type, source, options ("loop" when containerd
+ * attaches the device, then tsr_mount_options's; static strings). */
 struct snap_mount {
 	const char *type;
 	char source[4096];
-	const char *options[4];
+	const char *options[1 + TSR_MOUNT_OPTIONS_MAX];
 	size_t n_options;
 };
 

@@ -7,7 +7,7 @@
  * LOOP_SET_STATUS64, and LOOP_SET_STATUS64 freezes the device's request
  * queue: 14-18 ms a call on the 6.x kernels measured, and `ctr run` mounts
  * the rootfs twice (once in ctr for /etc/group, once in the shim).
- * tsr_volume_fs_loop_attach (LOOP_CONFIGURE) takes 0.2-1.2 ms.  And the
+ * tsr_mount_loop_attach (LOOP_CONFIGURE) takes 0.2-1.2 ms.  And the
  * devices do direct I/O: the image files are not cached in the kernel
  * anyway (FUSE direct_io), and a direct-I/O loop device keeps many
  * requests in flight where a buffered one does one at a time (4 KiB
@@ -23,7 +23,7 @@
  */
 #include "internal.h"
 
-#include <tessera/volume_fs.h>
+#include <tessera/mount_stack.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -101,8 +101,8 @@ int loop_table_get(struct loop_table *t, const char *key, const char *image,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = tsr_volume_fs_loop_attach(image, read_only, true, e->dev, sizeof(e->dev), &e->fd,
-				      NULL);
+	r = tsr_mount_loop_attach(image, read_only, true, e->dev, sizeof(e->dev), &e->fd,
+				  NULL);
 	if (r) {
 		free(e->key);
 		if (r == -EPERM || r == -EACCES || r == -ENOTTY || r == -EINVAL) {

@@ -182,6 +182,7 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 {
 	char hex[TSR_ID_HEX_LEN + 1], image[sizeof(m->source)];
 	bool read_only = rec->kind != SNAP_ACTIVE;
+	struct tsr_mount_options o;
 	int n, r, cause;
 
 	memset(m, 0, sizeof(*m));
@@ -208,15 +209,12 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 	} else if (r) {
 		return r;
 	}
-	if (!read_only) {
-		m->options[m->n_options++] = "rw";
-		m->options[m->n_options++] = TSR_VOLUME_FS_EXT4_RW_OPTIONS;
-	} else {
-		/* Nothing to replay: its writer unmounted it cleanly. */
-		m->options[m->n_options++] = "ro";
-		m->options[m->n_options++] = "noload";
-	}
-	return 0;
+	/* The options every tessera mount of an ext4 gets (rw: noinit_itable;
+	 * ro: noload, nothing to replay, its writer unmounted it cleanly). */
+	r = tsr_mount_options(m->type, read_only ? TSR_MOUNT_READ_ONLY : 0, &o);
+	for (size_t i = 0; !r && i < o.n; i++)
+		m->options[m->n_options++] = o.list[i];
+	return r;
 }
 
 /* ---- Prepare, View ---------------------------------------------------------------- */

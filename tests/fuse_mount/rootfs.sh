@@ -14,7 +14,8 @@
 #     daemon); `tessera umount MNT2` leaves no mount, loop device, daemon or
 #     record behind.  e2fsck -fn of the layer through a FUSE mount is clean.
 #     Two stacks share one daemon; a stack whose daemon was killed comes down.
-#  4. --rootfs --rw on a volume over base: a write survives a remount.
+#  4. --rootfs --rw on a volume over base: mounted with noinit_itable, like
+#     the snapshotter's rw mounts; a write survives a remount.
 #  5. Bad use, each a clear error that leaves nothing behind: a missing
 #     mountpoint, a file as mountpoint, a second mount of the same store
 #     (locked by pid N), umount of what is not mounted, --rootfs on a volume
@@ -36,7 +37,7 @@ skip() {
 [ "$(id -u)" -eq 0 ] || skip "needs root (FUSE mounts, loop devices)"
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 [ -c /dev/loop-control ] || skip "no /dev/loop-control"
-for tool in mkfs.ext4 e2fsck losetup sha256sum mountpoint; do
+for tool in mkfs.ext4 e2fsck losetup sha256sum mountpoint findmnt; do
 	command -v "$tool" >/dev/null || skip "needs $tool"
 done
 
@@ -276,6 +277,10 @@ t volume create child --parent base || fail "volume create child"
 t mount --rootfs child "$R" --rw 2>"$W/err" || fail "mount --rootfs child --rw: $(cat "$W/err")"
 PIDS+=($(store_daemons))
 grep -qF " $R ext4 rw," /proc/mounts || fail "$R is not a read-write ext4"
+# The ext4 options of the snapshotter's rw mounts (tsr_mount_options): no
+# background inode-table zeroing rewriting chunks.
+findmnt -no OPTIONS "$R" | tr , '\n' | grep -qx noinit_itable ||
+	fail "$R is not mounted with noinit_itable: $(findmnt -no OPTIONS "$R")"
 echo "written through the rootfs" >"$R/new-file"
 rm "$R/big3"
 t umount "$R" 2>"$W/err" || fail "tessera umount (child): $(cat "$W/err")"

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Filesystems on volumes: what a raw image (a volume, a layer, a loop
- * device over one) holds.  Shared by `tessera mount --rootfs`, `tessera
- * volume stat` / `layer stat`, and later image import and the snapshotter.
+ * device over one) holds, and making one.  Shared by `tessera mount
+ * --rootfs`, `tessera volume stat` / `layer stat`, image import and the
+ * snapshotter.  Loop devices and mounting are <tessera/mount_stack.h>.
  *
  * Detection uses libblkid's superblock probe (ext4, xfs, btrfs, erofs,
  * swap, LUKS, LVM... whatever libblkid knows).  Partition tables are not
@@ -69,20 +70,6 @@ int tsr_volume_fs_make(const char *image, uint32_t chunk_size, const char *label
  * layer committed afterwards holds no freed data.  *ret_trimmed (may be
  * NULL) gets the bytes the filesystem reported. */
 int tsr_volume_fs_trim(const char *mountpoint, uint64_t *ret_trimmed);
-
-/* Attaches image (a volume or layer file) to a free loop device with
- * LOOP_CONFIGURE: autoclear, read-only and direct I/O as asked, 512-byte
- * sectors.  *ret_dev gets "/dev/loopN"; *ret_fd a read-only descriptor of it:
- * with autoclear the device detaches at its last close, so keep it open
- * while the device is meant to stay (closing it after a mount leaves the
- * detach to the unmount).  *ret_dio (may be NULL): whether the kernel took
- * direct I/O.  Makes the /dev node when nothing (udev) did. */
-int tsr_volume_fs_loop_attach(const char *image, bool read_only, bool direct_io,
-			      char *ret_dev, size_t dev_size, int *ret_fd, bool *ret_dio);
-
-/* Mount options of an ext4 that tessera made, for writing into it: no
- * background inode-table zeroing (it would rewrite chunks after the fact). */
-#define TSR_VOLUME_FS_EXT4_RW_OPTIONS "noinit_itable"
 
 #ifdef __cplusplus
 }

@@ -1,34 +1,31 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Records of FUSE daemons and --rootfs stacks under /run/tessera, loop
- * devices, and filesystem mounts (see mount_stack.h).
+ * The records of the mount stack under TSR_MOUNT_RUN_DIR: FUSE daemons,
+ * --rootfs stacks, the private FUSE mountpoints and the stacks' lock (see
+ * <tessera/mount_stack.h> for the layout).
  */
-#include "mount_stack.h"
+#include <tessera/mount_stack.h>
+
+#include "mount_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/loop.h>
-#include <poll.h>
-#include <signal.h>
+#include <linux/magic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
-#define DAEMONS_DIR MOUNT_RUN_DIR "/mounts"
-#define FUSE_DIR MOUNT_RUN_DIR "/fuse"
-#define STACKS_DIR MOUNT_RUN_DIR "/rootfs"
-#define LOCK_FILE MOUNT_RUN_DIR "/rootfs.lock"
+#define DAEMONS_DIR TSR_MOUNT_RUN_DIR "/mounts"
+#define FUSE_DIR TSR_MOUNT_RUN_DIR "/fuse"
+#define STACKS_DIR TSR_MOUNT_RUN_DIR "/rootfs"
+#define LOCK_FILE TSR_MOUNT_RUN_DIR "/rootfs.lock"
 
 /* ---- paths and records ------------------------------------------------------- */
 
@@ -76,7 +73,7 @@ static int record_name(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-static int mkdir_p(const char *dir)
+int mount_mkdir_p(const char *dir)
 {
 	char path[PATH_MAX];
 	size_t len = strlen(dir);
@@ -116,7 +113,7 @@ static int write_atomic(const char *dir, const char *path, const char *text)
 {
 	char tmp[PATH_MAX + 16];
 	size_t len = strlen(text);
-	int fd, r = mkdir_p(dir);
+	int fd, r = mount_mkdir_p(dir);
 
 	if (r)
 		return r;
@@ -159,7 +156,7 @@ fail:
 	return r;
 }
 
-static int read_small(const char *path, char *buf, size_t size)
+int mount_read_small(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -225,7 +222,7 @@ static bool recordable(const char *s)
 
 /* ---- FUSE daemon records ------------------------------------------------------ */
 
-int mount_daemon_write(const struct mount_daemon *d)
+int tsr_mount_daemon_write(const struct tsr_mount_daemon *d)
 {
 	char path[PATH_MAX], text[2 * PATH_MAX + 64];
 	int r;
@@ -240,15 +237,15 @@ int mount_daemon_write(const struct mount_daemon *d)
 	return write_atomic(DAEMONS_DIR, path, text);
 }
 
-int mount_daemon_read(const char *mountpoint, struct mount_daemon *ret)
+int tsr_mount_daemon_read(const char *mountpoint, struct tsr_mount_daemon *ret)
 {
 	char path[PATH_MAX], text[2 * PATH_MAX + 64];
-	struct mount_daemon d;
+	struct tsr_mount_daemon d;
 	long pid = 0;
 	int r = record_path(DAEMONS_DIR, mountpoint, path, sizeof(path));
 
 	if (!r)
-		r = read_small(path, text, sizeof(text));
+		r = mount_read_small(path, text, sizeof(text));
 	if (!r)
 		r = get_long(text, "pid", &pid);
 	if (!r && (pid <= 0 || pid > INT_MAX))
@@ -265,25 +262,33 @@ int mount_daemon_read(const char *mountpoint, struct mount_daemon *ret)
 	return 0;
 }
 
-int mount_daemon_remove(const char *mountpoint, pid_t pid)
+int tsr_mount_daemon_remove(const char *mountpoint, pid_t pid)
 {
-	struct mount_daemon d;
+	struct tsr_mount_daemon d;
 	char path[PATH_MAX];
 	int r = record_path(DAEMONS_DIR, mountpoint, path, sizeof(path));
 
 	if (r)
 		return r;
-	if (pid && mount_daemon_read(mountpoint, &d) == 0 && d.pid != pid)
+	if (pid && tsr_mount_daemon_read(mountpoint, &d) == 0 && d.pid != pid)
 		return 0;  /* a newer daemon's record */
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
 }
 
-int mount_daemon_find(const char *store_abs, struct mount_daemon *ret)
+/* A daemon may live on after its mount was taken away (umount -l). */
+static bool is_fuse_mount(const char *path)
+{
+	struct statfs sf;
+
+	return statfs(path, &sf) == 0 && sf.f_type == FUSE_SUPER_MAGIC;
+}
+
+int tsr_mount_daemon_find(const char *store_abs, struct tsr_mount_daemon *ret)
 {
 	char path[PATH_MAX], text[2 * PATH_MAX + 64];
-	struct mount_daemon *d = malloc(sizeof(*d));
+	struct tsr_mount_daemon *d = malloc(sizeof(*d));
 	struct dirent *e;
 	long pid;
 	int r = -ENOENT;
@@ -296,14 +301,15 @@ int mount_daemon_find(const char *store_abs, struct mount_daemon *ret)
 		if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp") ||
 		    (size_t)snprintf(path, sizeof(path), DAEMONS_DIR "/%s",
 				     e->d_name) >= sizeof(path) ||
-		    read_small(path, text, sizeof(text)) ||
+		    mount_read_small(path, text, sizeof(text)) ||
 		    get_long(text, "pid", &pid) || pid <= 0 || pid > INT_MAX ||
 		    get_field(text, "store", d->store, sizeof(d->store)) ||
 		    get_field(text, "mountpoint", d->mountpoint,
 			      sizeof(d->mountpoint)))
 			continue;
 		d->pid = (pid_t)pid;
-		if (strcmp(d->store, store_abs) == 0 && mount_pid_alive(d->pid)) {
+		if (strcmp(d->store, store_abs) == 0 && tsr_mount_pid_alive(d->pid) &&
+		    is_fuse_mount(d->mountpoint)) {
 			*ret = *d;
 			r = 0;
 			break;
@@ -315,87 +321,22 @@ int mount_daemon_find(const char *store_abs, struct mount_daemon *ret)
 	return r;
 }
 
-bool mount_fuse_dir_is_private(const char *path)
+bool tsr_mount_fuse_dir_is_private(const char *path)
 {
 	return strncmp(path, FUSE_DIR "/", strlen(FUSE_DIR "/")) == 0;
 }
 
-int mount_fuse_dir(const char *store_abs, char *buf, size_t size)
+int tsr_mount_fuse_dir(const char *store_abs, char *buf, size_t size)
 {
 	if ((size_t)snprintf(buf, size, FUSE_DIR "/%016" PRIx64,
 			     fnv1a64(store_abs)) >= size)
 		return -ENAMETOOLONG;
-	return mkdir_p(buf);
-}
-
-/* ---- processes ------------------------------------------------------------- */
-
-/* A zombie has exited (its files, and so the store lock, are released)
- * even though kill() still finds it until its parent reaps it. */
-static bool is_zombie(pid_t pid)
-{
-	char path[64], buf[512], *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
-		return false;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-}
-
-bool mount_pid_alive(pid_t pid)
-{
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
-		return false;
-	return !is_zombie(pid);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int mount_wait_pid(pid_t pid, int timeout_ms)
-{
-	int64_t deadline = now_ms() + timeout_ms;
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	int r = -ETIMEDOUT;
-
-	for (;;) {
-		int64_t left = deadline - now_ms();
-
-		/* Our own child is reaped here. */
-		if (waitpid(pid, NULL, WNOHANG) == pid ||
-		    !mount_pid_alive(pid)) {
-			r = 0;
-			break;
-		}
-		if (left <= 0)
-			break;
-		if (pidfd >= 0) {
-			struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-			/* Readable once the process has exited. */
-			if (poll(&p, 1, left > 1000 ? 1000 : (int)left) > 0) {
-				waitpid(pid, NULL, WNOHANG);
-				r = 0;
-				break;
-			}
-		} else {
-			usleep(20000);
-		}
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-	return r;
+	return mount_mkdir_p(buf);
 }
 
 /* ---- --rootfs stacks ---------------------------------------------------------- */
 
-int mount_stack_write(const struct mount_stack *s)
+int tsr_mount_stack_write(const struct tsr_mount_stack *s)
 {
 	char path[PATH_MAX], *text;
 	size_t size = 5 * PATH_MAX + 512;
@@ -423,7 +364,7 @@ int mount_stack_write(const struct mount_stack *s)
 	return r;
 }
 
-static int parse_stack(const char *text, struct mount_stack *s)
+static int parse_stack(const char *text, struct tsr_mount_stack *s)
 {
 	long pid, ro, dio;
 	int r;
@@ -458,11 +399,11 @@ static int parse_stack(const char *text, struct mount_stack *s)
 	return 0;
 }
 
-int mount_stack_read(const char *mountpoint, struct mount_stack *ret)
+int tsr_mount_stack_read(const char *mountpoint, struct tsr_mount_stack *ret)
 {
 	char path[PATH_MAX], *text;
 	size_t size = 5 * PATH_MAX + 512;
-	struct mount_stack *s;
+	struct tsr_mount_stack *s;
 	int r = record_path(STACKS_DIR, mountpoint, path, sizeof(path));
 
 	if (r)
@@ -473,7 +414,7 @@ int mount_stack_read(const char *mountpoint, struct mount_stack *ret)
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_small(path, text, size);
+	r = mount_read_small(path, text, size);
 	if (!r)
 		r = parse_stack(text, s);
 	if (!r)
@@ -484,7 +425,7 @@ out:
 	return r;
 }
 
-int mount_stack_remove(const char *mountpoint)
+int tsr_mount_stack_remove(const char *mountpoint)
 {
 	char path[PATH_MAX];
 	int r = record_path(STACKS_DIR, mountpoint, path, sizeof(path));
@@ -496,11 +437,11 @@ int mount_stack_remove(const char *mountpoint)
 	return 0;
 }
 
-int mount_stack_users(const char *fuse_mnt, const char *mountpoint)
+int tsr_mount_stack_users(const char *fuse_mnt, const char *mountpoint)
 {
 	char path[PATH_MAX], *text;
 	size_t size = 5 * PATH_MAX + 512;
-	struct mount_stack *s;
+	struct tsr_mount_stack *s;
 	struct dirent *e;
 	int n = 0;
 	DIR *d;
@@ -520,7 +461,7 @@ int mount_stack_users(const char *fuse_mnt, const char *mountpoint)
 		if ((size_t)snprintf(path, sizeof(path), STACKS_DIR "/%s",
 				     e->d_name) >= sizeof(path))
 			continue;
-		if (read_small(path, text, size) || parse_stack(text, s))
+		if (mount_read_small(path, text, size) || parse_stack(text, s))
 			continue;
 		if (strcmp(s->fuse_mnt, fuse_mnt) == 0 &&
 		    strcmp(s->mountpoint, mountpoint) != 0)
@@ -533,9 +474,9 @@ out:
 	return n;
 }
 
-int mount_stack_lock(void)
+int tsr_mount_stack_lock(void)
 {
-	int fd, r = mkdir_p(MOUNT_RUN_DIR);
+	int fd, r = mount_mkdir_p(TSR_MOUNT_RUN_DIR);
 
 	if (r)
 		return r;
@@ -550,103 +491,4 @@ int mount_stack_lock(void)
 		}
 	}
 	return fd;
-}
-
-/* ---- loop devices -------------------------------------------------------------- */
-
-/* 1 when dev is attached to image, 0 when not (or not attached at all). */
-static int loop_backs(const char *dev, const char *image)
-{
-	char path[96], file[PATH_MAX + 16];
-	size_t len = strlen(image);
-	const char *name = strrchr(dev, '/');
-	int r;
-
-	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
-		 name ? name + 1 : dev);
-	r = read_small(path, file, sizeof(file));
-	if (r == -ENOENT)
-		return 0;  /* not attached */
-	if (r)
-		return r;
-	/* "PATH\n", or "PATH (deleted)\n" once the volume is gone. */
-	return strncmp(file, image, len) == 0 &&
-	       (file[len] == '\n' || file[len] == ' ' || file[len] == '\0');
-}
-
-int mount_loop_detach(const char *dev, const char *image)
-{
-	int fd, r = loop_backs(dev, image);
-
-	if (r <= 0)
-		return r;
-	fd = open(dev, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ENXIO ? 0 : -errno;
-	/* With other openers the kernel only marks it for autoclear. */
-	if (ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	close(fd);
-	return 0;
-}
-
-/* ---- filesystems ------------------------------------------------------------------- */
-
-int mount_fs(const char *dev, const char *mountpoint, const char *fs_type,
-	     bool read_only)
-{
-	const char *data = NULL;
-
-	if (read_only && (strcmp(fs_type, "ext4") == 0 ||
-			  strcmp(fs_type, "ext3") == 0))
-		data = "noload";
-	else if (read_only && strcmp(fs_type, "xfs") == 0)
-		data = "norecovery";
-	if (mount(dev, mountpoint, fs_type, read_only ? MS_RDONLY : 0,
-		  data) < 0)
-		return -errno;
-	return 0;
-}
-
-int mount_abs_path(const char *path, char *buf, size_t size)
-{
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	const char *base;
-	size_t len;
-
-	if (realpath(path, tmp)) {
-		if ((size_t)snprintf(buf, size, "%s", tmp) >= size)
-			return -ENAMETOOLONG;
-		return 0;
-	}
-	if (errno != ENOTCONN && errno != EIO && errno != EACCES)
-		return -errno;
-	/* A dead FUSE mount: resolve the directory it is in. */
-	len = strlen(path);
-	while (len > 1 && path[len - 1] == '/')
-		len--;
-	if (len >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, len);
-	tmp[len] = '\0';
-	base = strrchr(tmp, '/');
-	if (!base) {
-		if (!realpath(".", dir))
-			return -errno;
-		base = tmp;
-	} else {
-		tmp[base - tmp] = '\0';
-		if (!realpath(base == tmp ? "/" : tmp, dir))
-			return -errno;
-		base++;
-	}
-	if (!strcmp(base, ".") || !strcmp(base, ".."))
-		return -EINVAL;
-	if ((size_t)snprintf(buf, size, "%s%s%s", dir,
-			     strcmp(dir, "/") ? "/" : "", base) >= size)
-		return -ENAMETOOLONG;
-	return 0;
 }

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loop devices over volume images: attached with LOOP_CONFIGURE, one ioctl
- * (kernel 5.8+).  The older LOOP_SET_FD + LOOP_SET_STATUS64 pair, which
- * containerd 1.6 uses, freezes the device's queue in the second call:
- * 14-18 ms an attach where LOOP_CONFIGURE takes 0.2-1.2 ms
- * (docs/snapshotter.md).
+ * Loop devices over volume images (see <tessera/mount_stack.h>): attached
+ * with LOOP_CONFIGURE, one ioctl (kernel 5.8+).  The older LOOP_SET_FD +
+ * LOOP_SET_STATUS64 pair, which containerd 1.6 uses, freezes the device's
+ * queue in the second call: 14-18 ms an attach where LOOP_CONFIGURE takes
+ * 0.2-1.2 ms (docs/snapshotter.md).
  */
-#include <tessera/volume_fs.h>
+#include <tessera/mount_stack.h>
+
+#include "mount_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/loop.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,8 +43,8 @@ static int open_loop(int n, int flags, char *dev, size_t size)
 	return fd < 0 ? -errno : fd;
 }
 
-int tsr_volume_fs_loop_attach(const char *image, bool read_only, bool direct_io,
-			      char *ret_dev, size_t dev_size, int *ret_fd, bool *ret_dio)
+int tsr_mount_loop_attach(const char *image, bool read_only, bool direct_io, char *ret_dev,
+			  size_t dev_size, int *ret_fd, bool *ret_dio)
 {
 	int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	struct loop_config cfg;
@@ -117,5 +120,44 @@ int tsr_volume_fs_loop_attach(const char *image, bool read_only, bool direct_io,
 		return -ENAMETOOLONG;
 	}
 	*ret_fd = fd;
+	return 0;
+}
+
+/* 1 when dev is attached to image, 0 when not (or not attached at all). */
+static int loop_backs(const char *dev, const char *image)
+{
+	char path[96], file[PATH_MAX + 16];
+	size_t len = strlen(image);
+	const char *name = strrchr(dev, '/');
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 name ? name + 1 : dev);
+	r = mount_read_small(path, file, sizeof(file));
+	if (r == -ENOENT)
+		return 0;  /* not attached */
+	if (r)
+		return r;
+	/* "PATH\n", or "PATH (deleted)\n" once the volume is gone. */
+	return strncmp(file, image, len) == 0 &&
+	       (file[len] == '\n' || file[len] == ' ' || file[len] == '\0');
+}
+
+int tsr_mount_loop_detach(const char *dev, const char *image)
+{
+	int fd, r = loop_backs(dev, image);
+
+	if (r <= 0)
+		return r;
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENXIO ? 0 : -errno;
+	/* With other openers the kernel only marks it for autoclear. */
+	if (ioctl(fd, LOOP_CLR_FD, 0) < 0 && errno != ENXIO) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	close(fd);
 	return 0;
 }

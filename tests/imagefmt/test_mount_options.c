@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mount options of the mount stack (tsr_mount_options): the option
+ * list the snapshotter hands containerd and the mount(2) flags and data of
+ * `mount --rootfs` and image import are one choice, in two forms.
+ */
+#include <tessera/mount_stack.h>
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+
+/* The list as mount(8) -o takes it: "rw,noinit_itable". */
+static void join(const struct tsr_mount_options *o, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < o->n; i++)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "," : "", o->list[i]);
+}
+
+static void check(const char *type, unsigned flags, const char *list, unsigned long ms_flags,
+		  const char *data)
+{
+	struct tsr_mount_options o;
+	char buf[256];
+
+	ck_assert_int_eq(tsr_mount_options(type, flags, &o), 0);
+	join(&o, buf, sizeof(buf));
+	ck_assert_str_eq(buf, list);
+	ck_assert_uint_eq(o.ms_flags, ms_flags);
+	ck_assert_str_eq(o.data, data);
+}
+
+START_TEST(ext4_writable_gets_noinit_itable_read_only_noload)
+{
+	/* The snapshotter's lists (docs/snapshotter.md, containerd.sh). */
+	check("ext4", 0, "rw,noinit_itable", 0, "noinit_itable");
+	check("ext4", TSR_MOUNT_READ_ONLY, "ro,noload", MS_RDONLY, "noload");
+}
+END_TEST
+
+START_TEST(other_types_get_their_own_or_none)
+{
+	check("ext3", TSR_MOUNT_READ_ONLY, "ro,noload", MS_RDONLY, "noload");
+	check("ext3", 0, "rw", 0, "");
+	check("xfs", TSR_MOUNT_READ_ONLY, "ro,norecovery", MS_RDONLY, "norecovery");
+	check("xfs", 0, "rw", 0, "");
+	check("btrfs", TSR_MOUNT_READ_ONLY, "ro", MS_RDONLY, "");
+}
+END_TEST
+
+START_TEST(unknown_flags_are_refused)
+{
+	struct tsr_mount_options o;
+
+	ck_assert_int_eq(tsr_mount_options("ext4", 1u << 30, &o), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("mount_options");
+	TCase *tc = tcase_create("options");
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	suite_add_tcase(s, tc);
+	tcase_add_test(tc, ext4_writable_gets_noinit_itable_read_only_noload);
+	tcase_add_test(tc, other_types_get_their_own_or_none);
+	tcase_add_test(tc, unknown_flags_are_refused);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0;
+}
