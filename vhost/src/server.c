@@ -21,6 +21,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <tessera/unix_socket.h>
+
 /* A front-end that stops in the middle of a message is dropped after
  * this long. */
 #define RECV_TIMEOUT_S 10
@@ -34,10 +36,12 @@ struct tsr_vhost {
 	char *socket_path;
 	int listen_fd;
 	int stop_fd;               /* eventfd written by tsr_vhost_stop() */
+	struct tsr_unix_policy peers;      /* who may connect */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 	struct tsr_vu_counters counters;   /* atomics */
 	uint64_t connections;              /* atomic */
+	uint64_t refused;                  /* atomic */
 	struct tsr_vu_dev dev;
 };
 
@@ -110,43 +114,6 @@ static void default_log(void *arg, const char *line)
 
 /* ---- socket --------------------------------------------------------------- */
 
-/* Binds and listens on path.  A socket file nobody listens on is
- * replaced; a live one gives -EADDRINUSE. */
-static int listen_on(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (r == 0)
-			return -EADDRINUSE;
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
 static int send_all(void *arg, const void *buf, size_t len)
 {
 	int fd = *(int *)arg;
@@ -178,6 +145,7 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	int r;
 
 	if (!opts || !opts->socket_path || !!opts->volume == !!opts->layer ||
+	    opts->socket_mode > 0777 ||
 	    opts->queues > TSR_VHOST_MAX_QUEUES ||
 	    opts->store_threads > TSR_VHOST_MAX_STORE_THREADS)
 		return -EINVAL;
@@ -227,9 +195,21 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 		r = -errno;
 		goto fail;
 	}
-	r = listen_on(srv->socket_path, &srv->listen_fd);
-	if (r < 0)
-		goto fail;
+	{
+		struct tsr_unix_listen_options lo = {
+			.mode = opts->socket_mode ? opts->socket_mode :
+				opts->socket_has_gid ? 0660 : 0600,
+			.has_gid = opts->socket_has_gid,
+			.gid = opts->socket_gid,
+			.backlog = 4,
+		};
+
+		r = tsr_unix_listen(srv->socket_path, &lo, &srv->listen_fd);
+		if (r < 0)
+			goto fail;
+	}
+	srv->peers.has_gid = opts->socket_has_gid;
+	srv->peers.gid = opts->socket_gid;
 	tsr_vu_dev_init(&srv->dev, &srv->blk, srv->queues);
 	srv->dev.log = srv->log;
 	srv->dev.log_arg = srv->log_arg;
@@ -316,6 +296,26 @@ static int serve(struct tsr_vhost *srv, int conn)
 	return stop;
 }
 
+/* SO_PEERCRED against the socket's policy; a refusal is logged and
+ * counted. */
+static bool peer_allowed(struct tsr_vhost *srv, int conn)
+{
+	uid_t uid = (uid_t)-1;
+	int r = tsr_unix_peer_check(conn, &srv->peers, &uid);
+
+	if (r == 0)
+		return true;
+	__atomic_fetch_add(&srv->refused, 1, __ATOMIC_RELAXED);
+	if (r == -EACCES)
+		tsr_vu_log(&srv->dev, "refused a front-end of uid %u (not root, "
+			   "this daemon's uid%s)", (unsigned)uid,
+			   srv->peers.has_gid ? " or the socket's group" : "");
+	else
+		tsr_vu_log(&srv->dev, "refused a front-end: its credentials: "
+			   "%s", strerror(-r));
+	return false;
+}
+
 int tsr_vhost_run(struct tsr_vhost *srv)
 {
 	struct pollfd pfd[2] = {
@@ -343,6 +343,10 @@ int tsr_vhost_run(struct tsr_vhost *srv)
 			r = -errno;
 			break;
 		}
+		if (!peer_allowed(srv, conn)) {
+			close(conn);
+			continue;
+		}
 		__atomic_fetch_add(&srv->connections, 1, __ATOMIC_RELAXED);
 		tsr_vu_log(&srv->dev, "front-end connected");
 		r = serve(srv, conn);
@@ -369,6 +373,7 @@ void tsr_vhost_get_stats(struct tsr_vhost *srv, struct tsr_vhost_stats *ret)
 	ret->errors = __atomic_load_n(&srv->counters.errors, __ATOMIC_RELAXED);
 	ret->broken_rings = __atomic_load_n(&srv->counters.broken_rings,
 					    __ATOMIC_RELAXED);
+	ret->refused = __atomic_load_n(&srv->refused, __ATOMIC_RELAXED);
 }
 
 void tsr_vhost_free(struct tsr_vhost *srv)
