@@ -193,6 +193,11 @@ static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		   st.broken_rings == 1 ? "" : "s",
 		   st.refused ? " (front-ends refused by the peer check "
 				"were logged)" : "");
+	if (st.memory_faults)
+		cli_printf("%llu connection%s ended because the front-end's "
+			   "memory went away under the mapping\n",
+			   (unsigned long long)st.memory_faults,
+			   st.memory_faults == 1 ? "" : "s");
 	return status;
 }
 

@@ -210,8 +210,11 @@ int tsr_blk_pool_new(const struct tsr_blk *blk, unsigned threads,
 	p->nfree = depth;
 
 	/* Workers take no signals: the process's handlers run on its own
-	 * threads, and no store call sees EINTR. */
+	 * threads, and no store call sees EINTR.  But SIGBUS: they copy into
+	 * guest memory, and a fault there must reach guest_fault.c's
+	 * handler (a blocked fault signal kills the process). */
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < threads; i++) {
 		p->workers[i].p = p;

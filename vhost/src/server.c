@@ -8,6 +8,7 @@
  * own (queue.c).  tsr_vhost_stop() only writes to an eventfd.
  */
 #include "vhost_user.h"
+#include "guest_fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,12 +37,14 @@ struct tsr_vhost {
 	char *socket_path;
 	int listen_fd;
 	int stop_fd;               /* eventfd written by tsr_vhost_stop() */
+	int fault_fd;              /* eventfd written by the SIGBUS handler */
 	struct tsr_unix_policy peers;      /* who may connect */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 	struct tsr_vu_counters counters;   /* atomics */
 	uint64_t connections;              /* atomic */
 	uint64_t refused;                  /* atomic */
+	uint64_t memory_faults;            /* atomic */
 	struct tsr_vu_dev dev;
 };
 
@@ -158,6 +161,7 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	srv->store = store;
 	srv->listen_fd = -1;
 	srv->stop_fd = -1;
+	srv->fault_fd = -1;
 	srv->queues = opts->queues ? opts->queues : 1;
 	srv->log = opts->log ? opts->log : default_log;
 	srv->log_arg = opts->log_arg;
@@ -191,10 +195,14 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	/* The serial the guest sees (/sys/block/vdX/serial). */
 	memcpy(srv->blk.id, what, strnlen(what, sizeof(srv->blk.id)));
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (srv->stop_fd < 0) {
+	srv->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->stop_fd < 0 || srv->fault_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
+	r = tsr_guest_fault_init();
+	if (r < 0)
+		goto fail;
 	{
 		struct tsr_unix_listen_options lo = {
 			.mode = opts->socket_mode ? opts->socket_mode :
@@ -214,6 +222,7 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	srv->dev.log = srv->log;
 	srv->dev.log_arg = srv->log_arg;
 	srv->dev.counters = &srv->counters;
+	srv->dev.fault_fd = srv->fault_fd;
 	srv->dev.store_threads = opts->store_threads < 0 ? 0u :
 				 opts->store_threads == 0 ?
 				 TSR_VHOST_STORE_THREADS_DEFAULT :
@@ -227,6 +236,8 @@ fail:
 		tsr_layer_close(srv->layer);
 	if (srv->stop_fd >= 0)
 		close(srv->stop_fd);
+	if (srv->fault_fd >= 0)
+		close(srv->fault_fd);
 	free(srv->socket_path);
 	free(srv);
 	return r;
@@ -252,11 +263,13 @@ static int serve(struct tsr_vhost *srv, int conn)
 {
 	struct tsr_vu_msg *msg = malloc(sizeof(*msg));
 	struct timeval tv = { .tv_sec = RECV_TIMEOUT_S };
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = conn, .events = POLLIN },
 		{ .fd = srv->stop_fd, .events = POLLIN },
+		{ .fd = srv->fault_fd, .events = POLLIN },
 	};
 	int stop = 0, r;
+	uint64_t v;
 
 	if (!msg) {
 		srv->log(srv->log_arg, "out of memory: connection dropped");
@@ -266,13 +279,24 @@ static int serve(struct tsr_vhost *srv, int conn)
 	srv->dev.send = send_all;
 	srv->dev.send_arg = &conn;
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pfd[1].revents) {
 			stop = 1;
+			break;
+		}
+		if (pfd[2].revents) {
+			/* Nothing more is answered on this connection: the
+			 * front-end gets EOF and may connect again. */
+			__atomic_fetch_add(&srv->memory_faults, 1,
+					   __ATOMIC_RELAXED);
+			tsr_vu_log(&srv->dev, "guest memory went away under "
+				   "its mapping (the front-end shrank its "
+				   "memory file): device reset, connection "
+				   "closed");
 			break;
 		}
 		r = tsr_vu_msg_recv(conn, msg);
@@ -287,6 +311,10 @@ static int serve(struct tsr_vhost *srv, int conn)
 			break;
 	}
 	tsr_vu_dev_reset(&srv->dev);
+	/* Every thread that touched guest memory was joined: a fault
+	 * signalled now belonged to this connection. */
+	while (read(srv->fault_fd, &v, sizeof(v)) > 0)
+		;
 	free(msg);
 	r = flush_backing(srv);
 	if (r < 0)
@@ -374,6 +402,8 @@ void tsr_vhost_get_stats(struct tsr_vhost *srv, struct tsr_vhost_stats *ret)
 	ret->broken_rings = __atomic_load_n(&srv->counters.broken_rings,
 					    __ATOMIC_RELAXED);
 	ret->refused = __atomic_load_n(&srv->refused, __ATOMIC_RELAXED);
+	ret->memory_faults = __atomic_load_n(&srv->memory_faults,
+					     __ATOMIC_RELAXED);
 }
 
 void tsr_vhost_free(struct tsr_vhost *srv)
@@ -391,6 +421,7 @@ void tsr_vhost_free(struct tsr_vhost *srv)
 	if (srv->layer)
 		tsr_layer_close(srv->layer);
 	close(srv->stop_fd);
+	close(srv->fault_fd);
 	free(srv->socket_path);
 	free(srv);
 }

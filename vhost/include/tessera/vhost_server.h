@@ -64,7 +64,9 @@ struct tsr_vhost_options {
 
 struct tsr_vhost;
 
-/* Opens the volume or layer and binds the socket (a stale socket file is
+/* Opens the volume or layer and binds the socket, and installs the
+ * process's SIGBUS handler for guest memory (once; a SIGBUS outside
+ * guest memory keeps the action it had) (a stale socket file is
  * replaced; one a live server listens on gives -EADDRINUSE; anything
  * that is not a socket, -EEXIST).  The store
  * must outlive the server.  -ENOENT for a missing volume or layer,
@@ -88,6 +90,10 @@ struct tsr_vhost_stats {
 	uint64_t errors;        /* requests answered IOERR or UNSUPP */
 	uint64_t broken_rings;  /* rings stopped for a malformed guest ring */
 	uint64_t refused;       /* connections refused by the peer check */
+	/* Connections ended because the front-end's guest memory went away
+	 * under our mapping (it shrank its memory file): the device was
+	 * reset instead of the process dying of SIGBUS. */
+	uint64_t memory_faults;
 };
 void tsr_vhost_get_stats(struct tsr_vhost *srv, struct tsr_vhost_stats *ret);
 
