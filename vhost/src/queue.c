@@ -151,11 +151,9 @@ static bool memory_lost(struct tsr_vu_queue *q)
 {
 	if (!__atomic_load_n(&q->dev->mem_faulted, __ATOMIC_ACQUIRE))
 		return false;
-	if (!q->vr->broken) {
-		q->vr->broken = true;
-		q->vr->why = "guest memory went away (the front-end shrank "
-			     "its memory file)";
-	}
+	q->vr->broken = true;
+	q->vr->why = "guest memory went away (the front-end shrank its "
+		     "memory file)";
 	return true;
 }
 
@@ -174,6 +172,8 @@ static void serve(struct tsr_vu_queue *q, const struct engines *e)
 	while (!vr->broken && !memory_lost(q) && has_room(e)) {
 		int r = tsr_vring_pop(vr, q->req);
 
+		if (r < 0 && memory_lost(q))
+			break;  /* the ring read zero pages: not its fault */
 		if (r < 0) {
 			/* Logged once: the ring stays broken until the
 			 * front-end sets it up again. */
