@@ -607,19 +607,15 @@ static void accept_one(struct tsr_snapshotter *srv)
 	struct h2_conn *c;
 	pthread_t t;
 	uid_t uid = (uid_t)-1;
+	char why[128];
 	int r, fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
 	r = tsr_unix_peer_check(fd, &srv->peers, &uid);
 	if (r < 0) {
-		if (r == -EACCES)
-			snaps_log(&srv->snaps, "refusing a client of uid %u (not "
-				  "root, this daemon's uid%s)", (unsigned)uid,
-				  srv->peers.has_gid ? " or socket_group" : "");
-		else
-			snaps_log(&srv->snaps, "refusing a client: its "
-				  "credentials: %s", strerror(-r));
+		snaps_log(&srv->snaps, "refusing a client: %s",
+			  tsr_unix_refusal(r, uid, &srv->peers, why, sizeof(why)));
 		close(fd);
 		return;
 	}

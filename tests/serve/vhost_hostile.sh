@@ -31,25 +31,9 @@ W=$(mktemp -d /tmp/tsr-serve-hostile-XXXXXX)
 chmod 755 "$W"   # nobody must reach the sockets for the checks to matter
 cp "$HERE/vhost_client.py" "$W/client.py" && chmod 644 "$W/client.py"  # and read the client
 S=$W/store SPID=
-pass=0 fail=0
-ok() { echo "PASS: $*"; pass=$((pass + 1)); }
-ko() { echo "FAIL: $*"; fail=$((fail + 1)); }
-t() { "$T" --store "$S" "$@"; }
+. "$HERE/serve_lib.sh"
 as_nobody() { setpriv --reuid="$NOBODY" --regid="$NOGROUP" --clear-groups "$@"; }
 alive() { kill -0 "$SPID" 2>/dev/null; }
-cleanup() {
-	set +e
-	if [ -n "$SPID" ]; then
-		kill -TERM "$SPID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-	fi
-	grep -q " $W/mnt " /proc/self/mounts && umount -l "$W/mnt"
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 t init >/dev/null
 t volume create v --size 64M >/dev/null
@@ -99,7 +83,7 @@ case $out in *"ermission denied"*) ok "another uid cannot open a 0600 socket";;
 	*) ko "another uid on the 0600 socket: $out";; esac
 out=$(as_nobody "$PYN" "$W/client.py" "$W/w.sock")
 case $out in capacity=*) ko "another uid was served through a 0666 socket: $out";;
-	*) grep -q "refused a front-end of uid $NOBODY" "$W/serve.log" &&
+	*) grep -q "refused a front-end: uid $NOBODY is not root" "$W/serve.log" &&
 		ok "SO_PEERCRED refuses another uid on a 0666 socket: $(grep "refused a front-end" "$W/serve.log" | head -1)" \
 		|| ko "no refusal logged: $out";; esac
 out=$(as_nobody "$PYN" "$W/client.py" "$W/g.sock")
@@ -121,7 +105,7 @@ except ConnectionResetError:
     print("eof")
 PY
 )
-[ "$out" = eof ] && grep -q "refusing a client of uid $NOBODY" "$W/serve.log" \
+[ "$out" = eof ] && grep -q "refusing a client: uid $NOBODY is not root" "$W/serve.log" \
 	&& ok "snapshotter: SO_PEERCRED refuses another uid" || ko "snapshotter with another uid: $out"
 chmod 600 "$W/snap.sock"
 

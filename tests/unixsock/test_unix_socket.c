@@ -218,6 +218,14 @@ START_TEST(peer_policy)
 	pid = connect_as_nobody(0);
 	ck_assert_int_eq(check_child(lfd, NULL, &uid), -EACCES);
 	ck_assert_int_eq(uid, NOBODY);
+	{
+		char why[128];
+
+		ck_assert_str_eq(tsr_unix_refusal(-EACCES, uid, &pol, why,
+						  sizeof(why)),
+				 "uid 65534 is not root, this process's uid "
+				 "or in group 4242");
+	}
 	waitpid(pid, &st, 0);
 	ck_assert_int_eq(WEXITSTATUS(st), 0);
 	/* Not in the policy's group: refused. */

@@ -162,6 +162,25 @@ int tsr_unix_peer_check(int fd, const struct tsr_unix_policy *policy,
 	return -EACCES;
 }
 
+const char *tsr_unix_refusal(int r, uid_t uid,
+			     const struct tsr_unix_policy *policy, char *buf,
+			     size_t size)
+{
+	char group[32] = "";
+
+	if (r != -EACCES) {
+		snprintf(buf, size, "its credentials could not be read: %s",
+			 strerror(-r));
+		return buf;
+	}
+	if (policy && policy->has_gid)
+		snprintf(group, sizeof(group), " or in group %u",
+			 (unsigned)policy->gid);
+	snprintf(buf, size, "uid %u is not root, this process's uid%s",
+		 (unsigned)uid, group);
+	return buf;
+}
+
 static bool trusted_uid(uid_t uid)
 {
 	return uid == 0 || uid == geteuid();

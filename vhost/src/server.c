@@ -330,17 +330,13 @@ static bool peer_allowed(struct tsr_vhost *srv, int conn)
 {
 	uid_t uid = (uid_t)-1;
 	int r = tsr_unix_peer_check(conn, &srv->peers, &uid);
+	char why[128];
 
 	if (r == 0)
 		return true;
 	__atomic_fetch_add(&srv->refused, 1, __ATOMIC_RELAXED);
-	if (r == -EACCES)
-		tsr_vu_log(&srv->dev, "refused a front-end of uid %u (not root, "
-			   "this daemon's uid%s)", (unsigned)uid,
-			   srv->peers.has_gid ? " or the socket's group" : "");
-	else
-		tsr_vu_log(&srv->dev, "refused a front-end: its credentials: "
-			   "%s", strerror(-r));
+	tsr_vu_log(&srv->dev, "refused a front-end: %s",
+		   tsr_unix_refusal(r, uid, &srv->peers, why, sizeof(why)));
 	return false;
 }
 

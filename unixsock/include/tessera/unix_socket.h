@@ -65,6 +65,13 @@ int tsr_unix_listen(const char *path, const struct tsr_unix_listen_options *o,
 int tsr_unix_peer_check(int fd, const struct tsr_unix_policy *policy,
 			uid_t *ret_uid);
 
+/* Says why tsr_unix_peer_check refused (r, and the uid it reported) in
+ * buf, for the caller's log: "uid 1000 is not root, this process's uid
+ * or in group 27".  Returns buf. */
+const char *tsr_unix_refusal(int r, uid_t uid,
+			     const struct tsr_unix_policy *policy, char *buf,
+			     size_t size);
+
 /* Connects to the socket at path (SOCK_CLOEXEC | sock_flags) after
  * checking that it is a socket owned by root or the caller's euid, then
  * checks that the peer's uid (SO_PEERCRED) is root or the euid.  -EPERM
