@@ -35,7 +35,10 @@ extern "C" {
 struct tsr_snapshotter;
 
 struct tsr_snapshotter_options {
-	const char *socket_path;  /* created (an old socket file is replaced), mode 0600 */
+	/* Created mode 0600 whatever the umask (0660 with socket_has_gid); a
+	 * socket file nobody listens on is replaced, a live one gives
+	 * -EADDRINUSE. */
+	const char *socket_path;
 	/* Who may connect (SO_PEERCRED on every connection): root and the
 	 * daemon's euid; with socket_has_gid also members of socket_gid (the
 	 * socket is then group socket_gid, mode 0660). */
