@@ -101,7 +101,7 @@ s.connect(sys.argv[1])
 try:
     s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes(9))
     print("eof" if s.recv(64) == b"" else "answered")
-except ConnectionResetError:
+except (ConnectionResetError, BrokenPipeError):
     print("eof")
 PY
 )
@@ -123,11 +123,17 @@ out=$(python3 "$HERE/vhost_shrink.py" data "$W/l.sock")
 [ "$out" = "closed after shrinking data" ] && ok "data buffers shrunk (layer, store copy): $out" \
 	|| ko "data shrunk: $out"
 alive && ok "the daemon survived shrunk data buffers" || { ko "the daemon died: $(tail -5 "$W/serve.log")"; exit 1; }
-out=$(python3 "$HERE/vhost_shrink.py" data "$W/v.sock")
-[ "$out" = "closed after shrinking data" ] && ok "data buffers shrunk (volume): $out" \
-	|| ko "data shrunk on the volume: $out"
+# On a volume the read may be the kernel's (io_uring, or the store's pread
+# when io_uring is unavailable): EFAULT, an IOERR, no reset.
+out=$(python3 "$HERE/vhost_shrink.py" data-or-ioerr "$W/v.sock")
+case $out in "closed after shrinking data") want=3;;
+	"request failed (IOERR) after shrinking data") want=2;;
+	*) want=x;; esac
+[ "$want" != x ] && ok "data buffers shrunk (volume): $out" || ko "data shrunk on the volume: $out"
+alive && ok "the daemon survived shrunk data buffers on a volume" \
+	|| { ko "the daemon died: $(tail -5 "$W/serve.log")"; exit 1; }
 n=$(grep -c "guest memory went away under its mapping" "$W/serve.log")
-[ "$n" = 3 ] && ok "each device reset was logged ($n)" || ko "$n reset lines: $(cat "$W/serve.log")"
+[ "$n" = "$want" ] && ok "each device reset was logged ($n)" || ko "$n reset lines: $(cat "$W/serve.log")"
 grep -q "malformed ring" "$W/serve.log" && ko "a lost memory was logged as a malformed ring" \
 	|| ok "no malformed-ring noise"
 out=$(python3 "$HERE/vhost_client.py" "$W/v.sock")
@@ -139,6 +145,43 @@ wait "$SPID"
 rc=$?
 SPID=
 [ $rc = 0 ] && ok "SIGTERM: serve exits 0" || ko "serve exit $rc: $(tail -5 "$W/serve.log")"
+
+# ---- the same options from serve's config file and tessera vhost ---------------------
+printf 'socket_group = %s\n' "$NOGROUP" >"$W/serve.conf"
+(umask 000; exec "$T" --store "$S" serve --socket "$W/snap.sock" --mount "$W/mnt" \
+	--config "$W/serve.conf" >"$W/serve.log" 2>&1) &
+SPID=$!
+for _ in $(seq 100); do [ -S "$W/snap.sock" ] && break; alive || break; sleep 0.1; done
+m=$(stat -c '%a %g' "$W/snap.sock" 2>&1)
+[ "$m" = "660 $NOGROUP" ] && ok "socket_group: snapshotter socket 0660 of that group" \
+	|| ko "socket_group: $m $(cat "$W/serve.log")"
+out=$(cd "$W" && as_nobody "$PYN" - "$W/snap.sock" 2>&1 <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000"))
+print("answered" if s.recv(64) else "eof")
+PY
+)
+[ "$out" = answered ] && ok "socket_group: a member talks HTTP/2 with the snapshotter" \
+	|| ko "socket_group member: $out"
+kill -TERM "$SPID"
+wait "$SPID"
+SPID=
+(umask 000; exec "$T" --store "$S" vhost --volume w --socket "$W/x.sock" \
+	--socket-group "$NOGROUP" >"$W/vhost.log" 2>&1) &
+SPID=$!
+for _ in $(seq 100); do [ -S "$W/x.sock" ] && break; alive || break; sleep 0.1; done
+m=$(stat -c '%a %g' "$W/x.sock" 2>&1)
+[ "$m" = "660 $NOGROUP" ] && ok "vhost --socket-group: socket 0660 of that group" \
+	|| ko "vhost --socket-group: $m $(cat "$W/vhost.log")"
+out=$(as_nobody "$PYN" "$W/client.py" "$W/x.sock")
+[ "$out" = "capacity=32768 num_queues=1 ro=0" ] && ok "vhost --socket-group: a member is served" \
+	|| ko "vhost group member: $out"
+kill -TERM "$SPID"
+wait "$SPID"
+SPID=
 t fsck >/dev/null && ok "store fsck clean" || ko "fsck"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -75,6 +75,9 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 		  struct tsr_vhost **ret_srv);
 
 /* Serves front-ends, one connection at a time, until tsr_vhost_stop().
+ * The calling thread must not block SIGBUS: it touches guest memory too
+ * (ring indexes when a ring starts or stops), and a blocked fault signal
+ * kills the process instead of reaching the handler.
  * Flushes the volume before returning.  0, or a negative errno when the
  * listening socket fails or the final flush fails. */
 int tsr_vhost_run(struct tsr_vhost *srv);
