@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <tessera/store.h>
@@ -246,6 +247,25 @@ ssize_t cli_read_full(int fd, void *buf, size_t len);
 /* Writes all len bytes.  0 or -errno. */
 int cli_write_full(int fd, const void *buf, size_t len);
 bool cli_is_zero(const void *buf, size_t len);
+
+/* ---- output paths (cli_output.c) -------------------------------------------- */
+
+/* A path a command writes to, opened so that a failure removes only a
+ * regular file this run created. */
+struct cli_output {
+	int fd;
+	const char *path;
+	int dirfd;
+	bool created;      /* a new regular file: O_CREAT | O_EXCL made it */
+	bool regular;      /* a regular file (an existing one is truncated) */
+	struct stat st;    /* at open: which file `created` means */
+};
+/* Opens path (relative to cli->cwd_fd) for writing.  0 or -errno. */
+int cli_output_open(struct cli *cli, const char *path, struct cli_output *o);
+/* fsyncs when ok (EINVAL, EROFS from what is not a regular file are not
+ * errors) and closes; when !ok or that failed, removes the file if this
+ * run created it.  0 or -errno. */
+int cli_output_close(struct cli_output *o, bool ok);
 
 /* ---- progress ------------------------------------------------------------ */
 

@@ -19,6 +19,7 @@ int cli_layer_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 	struct cli_progress bar;
 	char hex[TSR_ID_HEX_LEN + 1], size[CLI_SIZE_BUF];
 	const char *spec, *path;
+	struct cli_output out = { .fd = -1 };
 	bool to_stdout;
 	int c, fd, r;
 
@@ -34,24 +35,28 @@ int cli_layer_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 		return cli_usage_err(cmd, "refusing to write a blob to a terminal");
 	if (cli_open_store(cli) != CLI_OK || cli_resolve_layer(cli, spec, &id) != CLI_OK)
 		return CLI_FAIL;
-	fd = to_stdout ? cli->out_fd
-		       : openat(cli->cwd_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		cli_errno(-errno, "%s", path);
-		return CLI_FAIL;
+	if (!to_stdout) {
+		r = cli_output_open(cli, path, &out);
+		if (r < 0) {
+			cli_errno(r, "%s", path);
+			return CLI_FAIL;
+		}
 	}
+	fd = to_stdout ? cli->out_fd : out.fd;
 	cli_progress_init(&bar, cli, "export");
 	r = tsr_layer_blob_write(cli->store, &id, fd, &bar.ops, &info);
 	cli_progress_done(&bar);
-	if (!r && !to_stdout && fsync(fd) < 0)
-		r = -errno;
-	if (!to_stdout && close(fd) < 0 && !r)
-		r = -errno;
-	if (r) {
-		if (!to_stdout)
-			unlinkat(cli->cwd_fd, path, 0);
-		return cli_layer_err(spec, r);
+	if (!to_stdout) {
+		/* Removes PATH on failure only if this run created it. */
+		int c2 = cli_output_close(&out, r == 0);
+
+		if (r == 0 && c2 < 0) {
+			cli_errno(c2, "%s", path);
+			return CLI_FAIL;
+		}
 	}
+	if (r)
+		return cli_layer_err(spec, r);
 	if (!to_stdout) {
 		struct tsr_layer_id blob;
 

@@ -15,6 +15,7 @@
 
 #include <tessera/fuse_server.h>
 #include <tessera/snapshotter.h>
+#include <tessera/unix_socket.h>
 #include <tessera/vhost_server.h>
 
 #include <ctype.h>
@@ -45,6 +46,9 @@ struct serve_vhost {
 	bool layer;
 	bool read_only;
 	unsigned queues;
+	unsigned socket_mode;    /* mode=; 0: the server's default */
+	bool has_gid;            /* group= */
+	gid_t gid;
 };
 
 struct serve_config {
@@ -52,6 +56,8 @@ struct serve_config {
 	char mount[PATH_MAX];
 	uint64_t size;
 	unsigned threads;
+	bool socket_has_gid;     /* socket_group: may use the snapshotter too */
+	gid_t socket_gid;
 	struct serve_vhost vhost[SERVE_MAX_VHOST];
 	unsigned nvhost;
 };
@@ -94,6 +100,21 @@ static int add_vhost_spec(struct serve_config *cfg, const char *spec, const char
 				cli_err("serve: %s: socket path too long", where);
 				return CLI_FAIL;
 			}
+		} else if (!strcmp(item, "group") && val) {
+			if (tsr_unix_parse_group(val, &v.gid) < 0) {
+				cli_err("serve: %s: no group '%s'", where, val);
+				return CLI_FAIL;
+			}
+			v.has_gid = true;
+		} else if (!strcmp(item, "mode") && val) {
+			mode_t m;
+
+			if (tsr_unix_parse_mode(val, &m) < 0 || m == 0) {
+				cli_err("serve: %s: mode must be octal permission bits, "
+					"not '%s'", where, val);
+				return CLI_FAIL;
+			}
+			v.socket_mode = m;
 		} else if (!strcmp(item, "queues") && val) {
 			char *end;
 			long n = strtol(val, &end, 10);
@@ -106,7 +127,8 @@ static int add_vhost_spec(struct serve_config *cfg, const char *spec, const char
 			v.queues = (unsigned)n;
 		} else {
 			cli_err("serve: %s: bad vhost item '%s%s%s' (expected volume=NAME or "
-				"layer=LAYER, socket=/ABSOLUTE/PATH, queues=N, read-only)",
+				"layer=LAYER, socket=/ABSOLUTE/PATH, queues=N, read-only, "
+				"group=G, mode=MODE)",
 				where, item, val ? "=" : "", val ? val : "");
 			return CLI_FAIL;
 		}
@@ -195,6 +217,12 @@ static int load_config(const char *path, struct serve_config *cfg)
 				status = CLI_FAIL;
 			}
 			cfg->size = size;
+		} else if (strcmp(key, "socket_group") == 0) {
+			if (tsr_unix_parse_group(val, &cfg->socket_gid) < 0) {
+				cli_err("serve: %s:%d: no group '%s'", path, lineno, val);
+				status = CLI_FAIL;
+			}
+			cfg->socket_has_gid = true;
 		} else if (strcmp(key, "vhost") == 0) {
 			char where[PATH_MAX + 32];
 
@@ -210,7 +238,7 @@ static int load_config(const char *path, struct serve_config *cfg)
 			cfg->threads = (unsigned)v;
 		} else {
 			cli_err("serve: %s:%d: unknown key '%s' (socket, mount, size, "
-				"threads, vhost)", path, lineno, key);
+				"threads, vhost, socket_group)", path, lineno, key);
 			status = CLI_FAIL;
 		}
 	}
@@ -295,6 +323,8 @@ static int start_vhosts(struct cli *cli, const struct serve_config *cfg,
 		struct tsr_vhost_options o = {
 			.socket_path = v->socket, .queues = v->queues,
 			.read_only = v->read_only, .log = log_line,
+			.socket_mode = v->socket_mode, .socket_has_gid = v->has_gid,
+			.socket_gid = v->gid,
 		};
 		struct tsr_layer_id id;
 		char line[PATH_MAX + 320];
@@ -350,6 +380,7 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 	struct tsr_snapshotter_options sopts = {
 		.socket_path = cfg->socket, .fuse_mount = cfg->mount,
 		.volume_size = cfg->size, .log = log_line,
+		.socket_has_gid = cfg->socket_has_gid, .socket_gid = cfg->socket_gid,
 	};
 	struct tsr_mount_daemon rec = { .pid = getpid() };
 	struct tsr_snapshotter *snap = NULL;
@@ -538,7 +569,9 @@ const struct cli_cmd cli_cmd_serve = {
 		"  --mount MNT     the FUSE mount of the images (default "
 		SERVE_MOUNT_DEFAULT ")\n"
 		"  --config FILE   'key = value' lines: socket, mount, size, threads, "
-		"vhost\n"
+		"vhost,\n"
+		"                  socket_group (members may use the snapshotter "
+		"socket too)\n"
 		"                  (one 'vhost = SPEC' line per device)\n"
 		"  --size SIZE     filesystem size of snapshots without a parent "
 		"(default 8G)\n"
@@ -547,7 +580,9 @@ const struct cli_cmd cli_cmd_serve = {
 		"                  volume=NAME,socket=PATH[,queues=N][,read-only] or\n"
 		"                  layer=LAYER,socket=PATH[,queues=N]; the same as "
 		"'tessera vhost'\n"
-		"                  with those options, in this process\n",
+		"                  with those options, in this process; group=G and "
+		"mode=MODE\n"
+		"                  as its --socket-group and --socket-mode\n",
 	.run = run_serve,
 	.local = true,
 };

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <tessera/unix_socket.h>
 #include <tessera/vhost_server.h>
 
 /* The server being run, for the signal handler. */
@@ -40,6 +41,8 @@ static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		{ "socket", required_argument, NULL, 'S' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "read-only", no_argument, NULL, 'r' },
+		{ "socket-group", required_argument, NULL, 'g' },
+		{ "socket-mode", required_argument, NULL, 'm' },
 		CLI_LONGOPT_END,
 	};
 	struct tsr_vhost_options opts = { .log = log_line };
@@ -85,6 +88,23 @@ static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		case 'r':
 			opts.read_only = true;
 			break;
+		case 'g':
+			if (tsr_unix_parse_group(optarg, &opts.socket_gid) < 0)
+				return cli_usage_err(cmd, "--socket-group: no "
+						     "group '%s'", optarg);
+			opts.socket_has_gid = true;
+			break;
+		case 'm': {
+			mode_t m;
+
+			if (tsr_unix_parse_mode(optarg, &m) < 0 || m == 0)
+				return cli_usage_err(cmd, "--socket-mode must be "
+						     "octal permission bits "
+						     "(0600, 0660), not '%s'",
+						     optarg);
+			opts.socket_mode = m;
+			break;
+		}
 		default:
 			return cli_opt_status(c);
 		}
@@ -163,14 +183,21 @@ static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
 	tsr_vhost_get_stats(srv, &st);
 	tsr_vhost_free(srv);  /* closes (and flushes) the volume */
 	cli_printf("stopped: %llu connection%s, %llu request%s, %llu "
-		   "error%s, %llu broken ring%s\n",
+		   "error%s, %llu broken ring%s%s\n",
 		   (unsigned long long)st.connections,
 		   st.connections == 1 ? "" : "s",
 		   (unsigned long long)st.requests,
 		   st.requests == 1 ? "" : "s",
 		   (unsigned long long)st.errors, st.errors == 1 ? "" : "s",
 		   (unsigned long long)st.broken_rings,
-		   st.broken_rings == 1 ? "" : "s");
+		   st.broken_rings == 1 ? "" : "s",
+		   st.refused ? " (front-ends refused by the peer check "
+				"were logged)" : "");
+	if (st.memory_faults)
+		cli_printf("%llu connection%s ended because the front-end's "
+			   "memory went away under the mapping\n",
+			   (unsigned long long)st.memory_faults,
+			   st.memory_faults == 1 ? "" : "s");
 	return status;
 }
 
@@ -178,7 +205,7 @@ const struct cli_cmd cli_cmd_vhost = {
 	.name = "vhost",
 	.path = "vhost",
 	.args = "--volume NAME|--layer LAYER --socket PATH [--queues N] "
-		"[--read-only]",
+		"[--read-only] [--socket-group G] [--socket-mode MODE]",
 	.summary = "Serves a volume or a layer to a virtual machine as a "
 		   "virtio-blk disk, through a vhost-user-blk socket.",
 	.details = "Options:\n"
@@ -195,6 +222,14 @@ const struct cli_cmd cli_cmd_vhost = {
 		   "  --read-only     announce a read-only disk; writes, "
 		   "discards and\n"
 		   "                  write-zeroes fail with an I/O error\n"
+		   "  --socket-group G  the socket's group: its members may "
+		   "connect too (a VMM\n"
+		   "                  running as another user); root and "
+		   "this process's user\n"
+		   "                  always may, nobody else\n"
+		   "  --socket-mode MODE  the socket file's mode (default "
+		   "0600, whatever the\n"
+		   "                  umask; 0660 with --socket-group)\n"
 		   "\n"
 		   "Runs in the foreground until SIGINT or SIGTERM and "
 		   "flushes the volume\non exit.  One VMM at a time; when it "

@@ -193,39 +193,36 @@ static int write_sparse(int fd, const char *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Opens the export target.  *ret_sparse when it is a regular file, which
- * is then emptied and sized.  CLI_OK or CLI_FAIL (printed). */
-static int open_output(int dirfd, const char *path, uint64_t size, int *ret_fd,
-		       bool *ret_sparse)
+/* Opens the export target (cli_output.c: a failure removes only a file
+ * this run created).  A regular file is emptied and sized, and written
+ * sparse.  CLI_OK or CLI_FAIL (printed; nothing left open). */
+static int open_output(struct cli *cli, const char *path, uint64_t size,
+		       struct cli_output *o)
 {
-	struct stat st;
 	uint64_t dev_size;
-	int fd;
+	int r;
 
-	fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		goto fail_errno;
-	if (fstat(fd, &st) < 0)
-		goto fail_errno;
-	*ret_sparse = S_ISREG(st.st_mode);
-	if (*ret_sparse) {
-		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
+	r = cli_output_open(cli, path, o);
+	if (r < 0) {
+		cli_errno(r, "%s", path);
+		return CLI_FAIL;
+	}
+	if (o->regular) {
+		if (ftruncate(o->fd, (off_t)size) < 0)
 			goto fail_errno;
-	} else if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, &dev_size) < 0)
+	} else if (S_ISBLK(o->st.st_mode)) {
+		if (ioctl(o->fd, BLKGETSIZE64, &dev_size) < 0)
 			goto fail_errno;
 		if (dev_size < size) {
 			cli_err("%s: device is smaller than the volume", path);
-			close(fd);
+			cli_output_close(o, false);
 			return CLI_FAIL;
 		}
 	}
-	*ret_fd = fd;
 	return CLI_OK;
 fail_errno:
 	cli_errno(-errno, "%s", path);
-	if (fd >= 0)
-		close(fd);
+	cli_output_close(o, false);
 	return CLI_FAIL;
 }
 
@@ -273,8 +270,9 @@ int cli_volume_export(struct cli *cli, const struct cli_cmd *cmd, int argc,
 {
 	const char *name, *path;
 	struct tsr_volume *vol;
-	bool to_stdout, sparse = false;
-	int fd = cli->out_fd, status = CLI_FAIL, c;
+	struct cli_output out = { .fd = -1 };
+	bool to_stdout;
+	int status = CLI_FAIL, c, r;
 
 	c = cli_no_options(cmd, argc, argv);
 	if (c != CLI_OPT_END)
@@ -289,22 +287,18 @@ int cli_volume_export(struct cli *cli, const struct cli_cmd *cmd, int argc,
 				     "terminal");
 	if (cli_open_volume(cli, name, &vol) != CLI_OK)
 		return CLI_FAIL;
-	if (to_stdout)
+	if (to_stdout) {
 		path = "stdout";
-	else if (open_output(cli->cwd_fd, path, tsr_volume_size(vol), &fd, &sparse) !=
-		 CLI_OK)
+		status = export_data(cli, vol, name, cli->out_fd, path, false);
 		goto out_vol;
-	status = export_data(cli, vol, name, fd, path, sparse);
-	if (!to_stdout) {
-		/* Report late write-back errors rather than losing them. */
-		if (status == CLI_OK && fsync(fd) < 0 && errno != EINVAL) {
-			cli_errno(-errno, "%s: fsync", path);
-			status = CLI_FAIL;
-		}
-		if (close(fd) < 0 && status == CLI_OK) {
-			cli_errno(-errno, "%s: close", path);
-			status = CLI_FAIL;
-		}
+	}
+	if (open_output(cli, path, tsr_volume_size(vol), &out) != CLI_OK)
+		goto out_vol;
+	status = export_data(cli, vol, name, out.fd, path, out.regular);
+	r = cli_output_close(&out, status == CLI_OK);
+	if (r < 0 && status == CLI_OK) {
+		cli_errno(r, "%s: fsync or close", path);
+		status = CLI_FAIL;
 	}
 out_vol:
 	tsr_volume_close(vol);

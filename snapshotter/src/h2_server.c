@@ -31,6 +31,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <tessera/unix_socket.h>
+
 #define MAX_STREAMS 128           /* SETTINGS_MAX_CONCURRENT_STREAMS */
 #define MAX_RUNNING 32            /* requests running per connection */
 #define MAX_HEADERS 64            /* header fields per stream */
@@ -81,6 +83,7 @@ struct tsr_snapshotter {
 	char *socket_path;
 	int listen_fd;
 	int stop_fd;       /* eventfd: readable once stopping */
+	struct tsr_unix_policy peers;  /* who may connect (SO_PEERCRED) */
 	unsigned max_conns;
 	pthread_t acceptor;
 	pthread_mutex_t lock;  /* protects conns, n_conns */
@@ -603,10 +606,19 @@ static void accept_one(struct tsr_snapshotter *srv)
 	pthread_attr_t attr;
 	struct h2_conn *c;
 	pthread_t t;
-	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	uid_t uid = (uid_t)-1;
+	char why[128];
+	int r, fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
+	r = tsr_unix_peer_check(fd, &srv->peers, &uid);
+	if (r < 0) {
+		snaps_log(&srv->snaps, "refusing a client: %s",
+			  tsr_unix_refusal(r, uid, &srv->peers, why, sizeof(why)));
+		close(fd);
+		return;
+	}
 	pthread_mutex_lock(&srv->lock);
 	if (srv->n_conns >= srv->max_conns) {
 		pthread_mutex_unlock(&srv->lock);
@@ -664,33 +676,6 @@ static void *accept_main(void *arg)
 	return NULL;
 }
 
-/* Binds path (mode 0600), replacing a socket file left there. */
-static int bind_socket(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;  /* not ours to remove */
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(fd, 64) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 int tsr_snapshotter_start(struct tsr_store *store,
 			  const struct tsr_snapshotter_options *opts,
 			  struct tsr_snapshotter **ret_snap)
@@ -726,10 +711,21 @@ int tsr_snapshotter_start(struct tsr_store *store,
 		r = -errno;
 		goto fail;
 	}
-	r = bind_socket(srv->socket_path);
-	if (r < 0)
-		goto fail;
-	srv->listen_fd = r;
+	{
+		struct tsr_unix_listen_options lo = {
+			.mode = opts->socket_has_gid ? 0660 : 0600,
+			.has_gid = opts->socket_has_gid,
+			.gid = opts->socket_gid,
+			.backlog = 64,
+			.sock_flags = SOCK_NONBLOCK,
+		};
+
+		r = tsr_unix_listen(srv->socket_path, &lo, &srv->listen_fd);
+		if (r < 0)
+			goto fail;
+	}
+	srv->peers.has_gid = opts->socket_has_gid;
+	srv->peers.gid = opts->socket_gid;
 	r = -pthread_create(&srv->acceptor, NULL, accept_main, srv);
 	if (r < 0) {
 		unlink(srv->socket_path);

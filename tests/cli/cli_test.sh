@@ -181,6 +181,41 @@ expect 1 "no such layer" layer stat "$nomatch"
 expect 0 "" volume create child --parent base
 expect 0 "" volume export child "$tmp/child-exported"
 check "a child volume reads as its parent layer" cmp -s "$tmp/image" "$tmp/child-exported"
+
+# ---- outputs that are not new regular files ---------------------------------
+# A character device (a /dev/null of our own) and a FIFO take an export and
+# stay in place: fsync's EINVAL there is no failure, and an export never
+# removes a path it did not create.
+if [ "$(id -u)" = 0 ] && mknod "$tmp/null" c 1 3 2>/dev/null; then
+  expect 0 "" layer export base "$tmp/null"
+  check "layer export to a character device leaves it" [ -c "$tmp/null" ]
+  expect 0 "" volume export child "$tmp/null"
+  check "volume export to a character device leaves it" [ -c "$tmp/null" ]
+else
+  echo "note: not root: no character device to export to" >&2
+fi
+expect 0 "" layer export base "$tmp/base.blob"
+mkfifo "$tmp/out.fifo"
+cat "$tmp/out.fifo" >"$tmp/fifo-blob" &
+expect 0 "" layer export base "$tmp/out.fifo"
+wait $!
+check "layer export to a FIFO leaves it" [ -p "$tmp/out.fifo" ]
+check "layer export through a FIFO writes the blob" cmp -s "$tmp/base.blob" "$tmp/fifo-blob"
+cat "$tmp/out.fifo" >"$tmp/fifo-image" &
+expect 0 "" volume export child "$tmp/out.fifo"
+wait $!
+check "volume export to a FIFO leaves it" [ -p "$tmp/out.fifo" ]
+check "volume export through a FIFO writes the image" cmp -s "$tmp/image" "$tmp/fifo-image"
+# An existing regular file is rewritten (truncated first), not replaced.
+printf 'old contents, longer than nothing\n' >"$tmp/existing"
+ino=$(stat -c %i "$tmp/existing")
+expect 0 "" volume export child "$tmp/existing"
+check "volume export rewrites an existing file in place" \
+  sh -c "[ \"\$(stat -c %i '$tmp/existing')\" = $ino ] && cmp -s '$tmp/image' '$tmp/existing'"
+expect 0 "" layer export base "$tmp/existing"
+check "layer export rewrites an existing file in place" \
+  sh -c "[ \"\$(stat -c %i '$tmp/existing')\" = $ino ] && cmp -s '$tmp/base.blob' '$tmp/existing'"
+
 expect 2 "size" volume create child2 --parent base --size 12Q
 expect 1 "" volume create small --parent base --size 4K
 

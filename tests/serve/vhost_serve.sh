@@ -16,23 +16,7 @@ command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 77; 
 
 W=$(mktemp -d /tmp/tsr-serve-vhost-XXXXXX)
 S=$W/store SPID=
-pass=0 fail=0
-ok() { echo "PASS: $*"; pass=$((pass + 1)); }
-ko() { echo "FAIL: $*"; fail=$((fail + 1)); }
-t() { "$T" --store "$S" "$@"; }
-cleanup() {
-	set +e
-	if [ -n "$SPID" ]; then
-		kill -TERM "$SPID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-	fi
-	grep -q " $W/mnt " /proc/self/mounts && umount -l "$W/mnt"
-	rm -rf "$W"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$HERE/serve_lib.sh"
 
 t init >/dev/null
 t volume create v --size 64M >/dev/null

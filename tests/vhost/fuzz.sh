@@ -14,7 +14,8 @@ skip() { echo "fuzz.sh: SKIP: $*"; exit 77; }
 command -v clang-14 >/dev/null || skip "clang-14 not installed"
 T=$(mktemp -d /tmp/tsr-fuzz.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-srcs=("$root"/vhost/src/vring.c "$root"/vhost/src/blk.c)
+srcs=("$root"/vhost/src/vring.c "$root"/vhost/src/blk.c \
+  "$root"/vhost/src/guest_fault.c)
 [ "$name" = vhost_msg ] && srcs+=("$root"/vhost/src/vhost_msg.c \
   "$root"/vhost/src/vhost_dev.c "$root"/vhost/src/queue.c \
   "$root"/vhost/src/blk_uring.c "$root"/vhost/src/blk_pool.c)

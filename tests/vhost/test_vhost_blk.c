@@ -653,6 +653,8 @@ END_TEST
 
 /* test_vhost_pool.c: a running queue with its store workers. */
 TCase *pool_tcase(void);
+/* test_guest_fault.c: the SIGBUS handler for guest memory. */
+TCase *guest_fault_tcase(void);
 
 int main(void)
 {
@@ -690,6 +692,7 @@ int main(void)
 	tcase_add_test(uring_tc, uring_leaves_the_rest_to_the_synchronous_path);
 	suite_add_tcase(s, uring_tc);
 	suite_add_tcase(s, pool_tcase());
+	suite_add_tcase(s, guest_fault_tcase());
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -16,6 +16,10 @@
  * tsr_blk_pool_kick only (a busy worker takes the next job itself), so
  * the queue thread can still run a lone job inline.
  *
+ * The lock is never held while guest memory is touched (jobs run, and
+ * requests go back to the used ring, outside it): a fault there is
+ * handled by guest_fault.c, which takes no lock either.
+ *
  * Invariants (under lock): every slot is in exactly one of free_slots
  * (queue thread's), todo, running on a worker (counted in busy), or fin.
  * The queue thread's in-flight count, depth - nfree, is todo + busy + fin.
@@ -210,8 +214,11 @@ int tsr_blk_pool_new(const struct tsr_blk *blk, unsigned threads,
 	p->nfree = depth;
 
 	/* Workers take no signals: the process's handlers run on its own
-	 * threads, and no store call sees EINTR. */
+	 * threads, and no store call sees EINTR.  But SIGBUS: they copy into
+	 * guest memory, and a fault there must reach guest_fault.c's
+	 * handler (a blocked fault signal kills the process). */
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < threads; i++) {
 		p->workers[i].p = p;

@@ -143,6 +143,20 @@ static void serve_one(struct tsr_vu_queue *q, const struct engines *e)
 	complete(q, q->req->head, used, status);
 }
 
+/* Whether the device's guest memory went away under its mapping (the
+ * SIGBUS handler replaced it with zero pages: guest_fault.h).  The ring is
+ * then broken: nothing more is read from it or returned to it (requests
+ * in flight finish into the zero pages); the server resets the device. */
+static bool memory_lost(struct tsr_vu_queue *q)
+{
+	if (!__atomic_load_n(&q->dev->mem_faulted, __ATOMIC_ACQUIRE))
+		return false;
+	q->vr->broken = true;
+	q->vr->why = "guest memory went away (the front-end shrank its "
+		     "memory file)";
+	return true;
+}
+
 /* Takes and serves requests until the ring is empty (and the driver was
  * asked to kick), broken, or this queue has no room for more in flight;
  * returns completions and signals the guest.  Without engines every
@@ -152,10 +166,14 @@ static void serve(struct tsr_vu_queue *q, const struct engines *e)
 	struct tsr_vring *vr = q->vr;
 	unsigned batch = 0;
 
+	if (memory_lost(q))
+		return;
 	reap(e);
-	while (!vr->broken && has_room(e)) {
+	while (!vr->broken && !memory_lost(q) && has_room(e)) {
 		int r = tsr_vring_pop(vr, q->req);
 
+		if (r < 0 && memory_lost(q))
+			break;  /* the ring read zero pages: not its fault */
 		if (r < 0) {
 			/* Logged once: the ring stays broken until the
 			 * front-end sets it up again. */
@@ -288,8 +306,11 @@ int tsr_vu_queue_start(struct tsr_vu_queue *q)
 	if (q->stop_fd < 0)
 		return -errno;
 	/* Queue threads take no signals: the caller's handlers run on the
-	 * caller's threads, and no store call sees EINTR. */
+	 * caller's threads, and no store call sees EINTR.  But SIGBUS: a
+	 * fault in guest memory must reach its handler (guest_fault.h; a
+	 * blocked fault signal kills the process). */
 	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = pthread_create(&q->thread, NULL, queue_thread, q);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

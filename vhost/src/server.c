@@ -8,6 +8,7 @@
  * own (queue.c).  tsr_vhost_stop() only writes to an eventfd.
  */
 #include "vhost_user.h"
+#include "guest_fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <tessera/unix_socket.h>
 
 /* A front-end that stops in the middle of a message is dropped after
  * this long. */
@@ -34,10 +37,14 @@ struct tsr_vhost {
 	char *socket_path;
 	int listen_fd;
 	int stop_fd;               /* eventfd written by tsr_vhost_stop() */
+	int fault_fd;              /* eventfd written by the SIGBUS handler */
+	struct tsr_unix_policy peers;      /* who may connect */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 	struct tsr_vu_counters counters;   /* atomics */
 	uint64_t connections;              /* atomic */
+	uint64_t refused;                  /* atomic */
+	uint64_t memory_faults;            /* atomic */
 	struct tsr_vu_dev dev;
 };
 
@@ -110,43 +117,6 @@ static void default_log(void *arg, const char *line)
 
 /* ---- socket --------------------------------------------------------------- */
 
-/* Binds and listens on path.  A socket file nobody listens on is
- * replaced; a live one gives -EADDRINUSE. */
-static int listen_on(const char *path, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		close(fd);
-		if (r == 0)
-			return -EADDRINUSE;
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 4) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
 static int send_all(void *arg, const void *buf, size_t len)
 {
 	int fd = *(int *)arg;
@@ -178,6 +148,7 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	int r;
 
 	if (!opts || !opts->socket_path || !!opts->volume == !!opts->layer ||
+	    opts->socket_mode > 0777 ||
 	    opts->queues > TSR_VHOST_MAX_QUEUES ||
 	    opts->store_threads > TSR_VHOST_MAX_STORE_THREADS)
 		return -EINVAL;
@@ -190,6 +161,7 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	srv->store = store;
 	srv->listen_fd = -1;
 	srv->stop_fd = -1;
+	srv->fault_fd = -1;
 	srv->queues = opts->queues ? opts->queues : 1;
 	srv->log = opts->log ? opts->log : default_log;
 	srv->log_arg = opts->log_arg;
@@ -223,17 +195,34 @@ int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 	/* The serial the guest sees (/sys/block/vdX/serial). */
 	memcpy(srv->blk.id, what, strnlen(what, sizeof(srv->blk.id)));
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (srv->stop_fd < 0) {
+	srv->fault_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->stop_fd < 0 || srv->fault_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	r = listen_on(srv->socket_path, &srv->listen_fd);
+	r = tsr_guest_fault_init();
 	if (r < 0)
 		goto fail;
+	{
+		struct tsr_unix_listen_options lo = {
+			.mode = opts->socket_mode ? opts->socket_mode :
+				opts->socket_has_gid ? 0660 : 0600,
+			.has_gid = opts->socket_has_gid,
+			.gid = opts->socket_gid,
+			.backlog = 4,
+		};
+
+		r = tsr_unix_listen(srv->socket_path, &lo, &srv->listen_fd);
+		if (r < 0)
+			goto fail;
+	}
+	srv->peers.has_gid = opts->socket_has_gid;
+	srv->peers.gid = opts->socket_gid;
 	tsr_vu_dev_init(&srv->dev, &srv->blk, srv->queues);
 	srv->dev.log = srv->log;
 	srv->dev.log_arg = srv->log_arg;
 	srv->dev.counters = &srv->counters;
+	srv->dev.fault_fd = srv->fault_fd;
 	srv->dev.store_threads = opts->store_threads < 0 ? 0u :
 				 opts->store_threads == 0 ?
 				 TSR_VHOST_STORE_THREADS_DEFAULT :
@@ -247,6 +236,8 @@ fail:
 		tsr_layer_close(srv->layer);
 	if (srv->stop_fd >= 0)
 		close(srv->stop_fd);
+	if (srv->fault_fd >= 0)
+		close(srv->fault_fd);
 	free(srv->socket_path);
 	free(srv);
 	return r;
@@ -272,11 +263,13 @@ static int serve(struct tsr_vhost *srv, int conn)
 {
 	struct tsr_vu_msg *msg = malloc(sizeof(*msg));
 	struct timeval tv = { .tv_sec = RECV_TIMEOUT_S };
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = conn, .events = POLLIN },
 		{ .fd = srv->stop_fd, .events = POLLIN },
+		{ .fd = srv->fault_fd, .events = POLLIN },
 	};
 	int stop = 0, r;
+	uint64_t v;
 
 	if (!msg) {
 		srv->log(srv->log_arg, "out of memory: connection dropped");
@@ -286,13 +279,24 @@ static int serve(struct tsr_vhost *srv, int conn)
 	srv->dev.send = send_all;
 	srv->dev.send_arg = &conn;
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pfd[1].revents) {
 			stop = 1;
+			break;
+		}
+		if (pfd[2].revents) {
+			/* Nothing more is answered on this connection: the
+			 * front-end gets EOF and may connect again. */
+			__atomic_fetch_add(&srv->memory_faults, 1,
+					   __ATOMIC_RELAXED);
+			tsr_vu_log(&srv->dev, "guest memory went away under "
+				   "its mapping (the front-end shrank its "
+				   "memory file): device reset, connection "
+				   "closed");
 			break;
 		}
 		r = tsr_vu_msg_recv(conn, msg);
@@ -307,6 +311,10 @@ static int serve(struct tsr_vhost *srv, int conn)
 			break;
 	}
 	tsr_vu_dev_reset(&srv->dev);
+	/* Every thread that touched guest memory was joined: a fault
+	 * signalled now belonged to this connection. */
+	while (read(srv->fault_fd, &v, sizeof(v)) > 0)
+		;
 	free(msg);
 	r = flush_backing(srv);
 	if (r < 0)
@@ -314,6 +322,22 @@ static int serve(struct tsr_vhost *srv, int conn)
 			   tsr_strerror(r));
 	tsr_vu_log(&srv->dev, "front-end disconnected");
 	return stop;
+}
+
+/* SO_PEERCRED against the socket's policy; a refusal is logged and
+ * counted. */
+static bool peer_allowed(struct tsr_vhost *srv, int conn)
+{
+	uid_t uid = (uid_t)-1;
+	int r = tsr_unix_peer_check(conn, &srv->peers, &uid);
+	char why[128];
+
+	if (r == 0)
+		return true;
+	__atomic_fetch_add(&srv->refused, 1, __ATOMIC_RELAXED);
+	tsr_vu_log(&srv->dev, "refused a front-end: %s",
+		   tsr_unix_refusal(r, uid, &srv->peers, why, sizeof(why)));
+	return false;
 }
 
 int tsr_vhost_run(struct tsr_vhost *srv)
@@ -343,6 +367,10 @@ int tsr_vhost_run(struct tsr_vhost *srv)
 			r = -errno;
 			break;
 		}
+		if (!peer_allowed(srv, conn)) {
+			close(conn);
+			continue;
+		}
 		__atomic_fetch_add(&srv->connections, 1, __ATOMIC_RELAXED);
 		tsr_vu_log(&srv->dev, "front-end connected");
 		r = serve(srv, conn);
@@ -369,6 +397,9 @@ void tsr_vhost_get_stats(struct tsr_vhost *srv, struct tsr_vhost_stats *ret)
 	ret->errors = __atomic_load_n(&srv->counters.errors, __ATOMIC_RELAXED);
 	ret->broken_rings = __atomic_load_n(&srv->counters.broken_rings,
 					    __ATOMIC_RELAXED);
+	ret->refused = __atomic_load_n(&srv->refused, __ATOMIC_RELAXED);
+	ret->memory_faults = __atomic_load_n(&srv->memory_faults,
+					     __ATOMIC_RELAXED);
 }
 
 void tsr_vhost_free(struct tsr_vhost *srv)
@@ -386,6 +417,7 @@ void tsr_vhost_free(struct tsr_vhost *srv)
 	if (srv->layer)
 		tsr_layer_close(srv->layer);
 	close(srv->stop_fd);
+	close(srv->fault_fd);
 	free(srv->socket_path);
 	free(srv);
 }

@@ -10,6 +10,7 @@
  * it has one owner at a time, the control thread or the queue thread.
  */
 #include "vhost_user.h"
+#include "guest_fault.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ void tsr_vu_dev_init(struct tsr_vu_dev *dev, const struct tsr_blk *blk,
 	dev->features = 0;
 	dev->protocol_features = 0;
 	dev->store_threads = 0;
+	dev->mem_faulted = 0;
+	dev->fault_fd = -1;
 	memset(&dev->mem, 0, sizeof(dev->mem));
 	for (unsigned i = 0; i < TSR_VHOST_MAX_QUEUES; i++) {
 		struct tsr_vu_queue *q = &dev->q[i];
@@ -111,6 +114,7 @@ void tsr_vu_dev_reset(struct tsr_vu_dev *dev)
 		q->enabled = false;
 	}
 	tsr_vu_mem_clear(&dev->mem);
+	__atomic_store_n(&dev->mem_faulted, 0, __ATOMIC_RELAXED);
 	dev->features = 0;
 	dev->protocol_features = 0;
 }
@@ -164,9 +168,10 @@ static void start_all(struct tsr_vu_dev *dev)
 		maybe_start(&dev->q[i]);
 }
 
-/* Maps one region from fd; takes fd. */
-static int map_region(const struct vu_region *w, int fd,
-		      struct tsr_vu_region *ret)
+/* Maps one region from fd and watches it for faults (a front-end may
+ * shrink the file later: guest_fault.h); takes fd. */
+static int map_region(struct tsr_vu_dev *dev, const struct vu_region *w,
+		      int fd, struct tsr_vu_region *ret)
 {
 	struct stat st;
 	uint64_t map_len;
@@ -206,6 +211,17 @@ static int map_region(const struct vu_region *w, int fd,
 	ret->host = (uint8_t *)p + w->mmap_offset;
 	ret->map_base = p;
 	ret->map_len = (size_t)map_len;
+	/* Even a sealed memfd is watched: one slot is cheap, and the
+	 * handler then covers hugetlbfs and tmpfs files alike. */
+	r = tsr_guest_fault_watch(p, (size_t)map_len, &dev->mem_faulted,
+				  dev->fault_fd);
+	if (r < 0) {
+		munmap(p, (size_t)map_len);
+		ret->map_base = NULL;
+		goto out;
+	}
+	ret->fault_watch = r;
+	r = 0;
 out:
 	close(fd);
 	return r;
@@ -224,7 +240,7 @@ static int set_mem_table(struct tsr_vu_dev *dev, struct tsr_vu_msg *msg)
 			r = -EINVAL;
 			break;
 		}
-		r = map_region(&msg->p.mem.regions[i], fd, &mem.r[i]);
+		r = map_region(dev, &msg->p.mem.regions[i], fd, &mem.r[i]);
 		if (r < 0)
 			break;
 		mem.n = i + 1;

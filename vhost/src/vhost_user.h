@@ -165,9 +165,16 @@ struct tsr_vu_dev {
 	/* Worker threads per queue for requests only the store can serve
 	 * (blk_pool.c); 0: the queue thread serves them itself. */
 	unsigned store_threads;
+	/* Set (to 1) by the SIGBUS handler when guest memory went away under
+	 * a mapping (guest_fault.h), which also writes fault_fd (an eventfd
+	 * of the server's, or -1).  The rings stop answering; the server
+	 * resets the device.  Cleared by tsr_vu_dev_reset. */
+	uint32_t mem_faulted;
+	int fault_fd;
 };
 
-/* Sets up a device for a new connection (rings stopped, nothing mapped). */
+/* Sets up a device for a new connection (rings stopped, nothing mapped,
+ * no fault_fd). */
 void tsr_vu_dev_init(struct tsr_vu_dev *dev, const struct tsr_blk *blk,
 		     unsigned nq);
 /* Handles one message, replying through dev->send.  0, or a negative

@@ -7,6 +7,7 @@
  * once into a local before it is checked and used.
  */
 #include "vring.h"
+#include "guest_fault.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -86,9 +87,11 @@ int tsr_vu_mem_gpa_iov(const struct tsr_vu_mem *m, uint64_t gpa, uint64_t len,
 
 void tsr_vu_mem_clear(struct tsr_vu_mem *m)
 {
-	for (unsigned i = 0; i < m->n; i++)
+	for (unsigned i = 0; i < m->n; i++) {
+		tsr_guest_fault_unwatch(m->r[i].fault_watch);
 		if (m->r[i].map_base)
 			munmap(m->r[i].map_base, m->r[i].map_len);
+	}
 	memset(m, 0, sizeof(*m));
 }
 

@@ -32,6 +32,7 @@ struct tsr_vu_region {
 	uint8_t *host;     /* our mapping of the first byte */
 	void *map_base;    /* what to munmap (NULL: not ours, e.g. fuzzing) */
 	size_t map_len;
+	int fault_watch;   /* guest_fault.h watch of the mapping, or 0 */
 };
 
 /* The memory table.  Changed only while no queue thread runs. */
@@ -50,7 +51,8 @@ void *tsr_vu_mem_gpa(const struct tsr_vu_mem *m, uint64_t gpa, uint64_t len);
  * range wraps); -E2BIG when more than max iovecs would be needed. */
 int tsr_vu_mem_gpa_iov(const struct tsr_vu_mem *m, uint64_t gpa, uint64_t len,
 		       struct iovec *iov, unsigned max, unsigned *n);
-/* Unmaps every region we mapped and empties the table. */
+/* Unmaps every region we mapped (ending their fault watches) and empties
+ * the table.  No thread may touch the regions any more. */
 void tsr_vu_mem_clear(struct tsr_vu_mem *m);
 
 /* One request taken from a ring: iov[0..n_out) the device reads (driver

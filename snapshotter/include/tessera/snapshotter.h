@@ -17,6 +17,7 @@
 #define TESSERA_SNAPSHOTTER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <tessera/store.h>
 
@@ -34,7 +35,15 @@ extern "C" {
 struct tsr_snapshotter;
 
 struct tsr_snapshotter_options {
-	const char *socket_path;  /* created (an old socket file is replaced), mode 0600 */
+	/* Created mode 0600 whatever the umask (0660 with socket_has_gid); a
+	 * socket file nobody listens on is replaced, a live one gives
+	 * -EADDRINUSE. */
+	const char *socket_path;
+	/* Who may connect (SO_PEERCRED on every connection): root and the
+	 * daemon's euid; with socket_has_gid also members of socket_gid (the
+	 * socket is then group socket_gid, mode 0660). */
+	bool socket_has_gid;
+	gid_t socket_gid;
 	const char *fuse_mount;   /* where the caller serves the store over FUSE */
 	uint64_t volume_size;     /* of new filesystems; 0 = TSR_SNAPSHOTTER_SIZE_DEFAULT */
 	unsigned max_connections; /* 0 = 64 */

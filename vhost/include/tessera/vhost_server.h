@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <tessera/store.h>
 
@@ -29,6 +30,14 @@ extern "C" {
 
 struct tsr_vhost_options {
 	const char *socket_path;          /* unix socket to listen on */
+	/* Who may connect: the socket file is created with socket_mode (0:
+	 * 0600, or 0660 with socket_has_gid; whatever the umask) owned by the euid and, with
+	 * socket_has_gid, group socket_gid; each front-end is checked with
+	 * SO_PEERCRED: root and the euid are allowed, and members of
+	 * socket_gid when it is set (a VMM running as another user). */
+	unsigned socket_mode;
+	bool socket_has_gid;
+	gid_t socket_gid;
 	/* Exactly one of volume and layer is set. */
 	const char *volume;               /* volume name */
 	const struct tsr_layer_id *layer; /* layer: always read-only */
@@ -55,14 +64,20 @@ struct tsr_vhost_options {
 
 struct tsr_vhost;
 
-/* Opens the volume or layer and binds the socket (a stale socket file is
- * replaced; one a live server listens on gives -EADDRINUSE).  The store
+/* Opens the volume or layer and binds the socket, and installs the
+ * process's SIGBUS handler for guest memory (once; a SIGBUS outside
+ * guest memory keeps the action it had) (a stale socket file is
+ * replaced; one a live server listens on gives -EADDRINUSE; anything
+ * that is not a socket, -EEXIST).  The store
  * must outlive the server.  -ENOENT for a missing volume or layer,
  * -EINVAL for bad options. */
 int tsr_vhost_new(struct tsr_store *store, const struct tsr_vhost_options *opts,
 		  struct tsr_vhost **ret_srv);
 
 /* Serves front-ends, one connection at a time, until tsr_vhost_stop().
+ * The calling thread must not block SIGBUS: it touches guest memory too
+ * (ring indexes when a ring starts or stops), and a blocked fault signal
+ * kills the process instead of reaching the handler.
  * Flushes the volume before returning.  0, or a negative errno when the
  * listening socket fails or the final flush fails. */
 int tsr_vhost_run(struct tsr_vhost *srv);
@@ -77,6 +92,11 @@ struct tsr_vhost_stats {
 	uint64_t requests;      /* virtio-blk requests completed */
 	uint64_t errors;        /* requests answered IOERR or UNSUPP */
 	uint64_t broken_rings;  /* rings stopped for a malformed guest ring */
+	uint64_t refused;       /* connections refused by the peer check */
+	/* Connections ended because the front-end's guest memory went away
+	 * under our mapping (it shrank its memory file): the device was
+	 * reset instead of the process dying of SIGBUS. */
+	uint64_t memory_faults;
 };
 void tsr_vhost_get_stats(struct tsr_vhost *srv, struct tsr_vhost_stats *ret);
 
