@@ -2,7 +2,7 @@
 /*
  * Filesystems on volumes: what a raw image (a volume, a layer, a loop
  * device over one) holds.  Shared by `tessera mount --rootfs`, `tessera
- * volume stat` / `layer stat`, and later image import and the snapshotter.
+ * volume stat` / `layer stat`, `tessera image import` and the snapshotter.
  *
  * Detection uses libblkid's superblock probe (ext4, xfs, btrfs, erofs,
  * swap, LUKS, LVM... whatever libblkid knows).  Partition tables are not
