@@ -136,16 +136,14 @@ static int run_resolve(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 {
 	struct tsr_name_match m;
 	char hex[TSR_ID_HEX_LEN + 1] = "-";
-	const char *spec;
-	int c = cli_no_options(cmd, argc, argv), r;
+	const char *spec = argc == 3 && !strcmp(argv[1], "--") ? argv[2] : NULL;
+	int r;
 
-	if (c != CLI_OPT_END)
-		return cli_opt_status(c);
-	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
-		return CLI_USAGE;
+	/* Run by resolve_rootfs only, always as "rootfs-resolve -- SPEC". */
+	if (!spec)
+		return cli_usage_err(cmd, "expects -- NAME");
 	if (cli_open_store(cli) != CLI_OK)
 		return CLI_FAIL;
-	spec = argv[optind];
 	r = tsr_name_resolve(cli->store, spec, &m);
 	if (r == 0) {
 		if (m.kind != TSR_NAME_VOLUME)
@@ -170,10 +168,10 @@ static int run_resolve(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 const struct cli_cmd cli_cmd_rootfs_resolve = {
 	.name = "rootfs-resolve",
 	.path = "rootfs-resolve",
+	.hidden = true,
 	.args = "-- NAME",
 	.summary = "Says what mount --rootfs NAME names (run by mount --rootfs).",
 	.run = run_resolve,
-	.hidden = true,
 };
 
 /*
@@ -206,7 +204,7 @@ static int forward_resolve(const char *store, const char *spec, char *out, size_
 	n = r == 1 && status == CLI_OK ? read(p[0], out, len - 1) : -1;
 	close(p[0]);
 	if (r == 0)
-		r = -ENOTCONN;
+		r = -ECONNREFUSED; /* no daemon answered on the control socket */
 	if (r < 0) {
 		cli_errno(r, "mount: resolving '%s': the daemon that owns the store", spec);
 		return CLI_FAIL;

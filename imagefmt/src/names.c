@@ -6,27 +6,13 @@
 #include <tessera/image_store.h>
 #include <tessera/names.h>
 
-static const struct {
-	const char *prefix;
-	enum tsr_name_kind kind;
-} prefixes[] = {
-	{ "image:", TSR_NAME_IMAGE },
-	{ "volume:", TSR_NAME_VOLUME },
-	{ "layer:", TSR_NAME_LAYER },
-};
+/* Indexed by enum tsr_name_kind; "KIND:" in front of a name forces KIND. */
+static const char *const kind_names[] = { "name", "image", "volume", "layer" };
 
 const char *tsr_name_kind_str(enum tsr_name_kind kind)
 {
-	switch (kind) {
-	case TSR_NAME_IMAGE:
-		return "image";
-	case TSR_NAME_VOLUME:
-		return "volume";
-	case TSR_NAME_LAYER:
-		return "layer";
-	default:
-		return "name";
-	}
+	return (unsigned)kind < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[kind]
+									    : "name";
 }
 
 static int collect_layer(const struct tsr_layer_id *id, const char *name, void *arg)
@@ -56,12 +42,12 @@ int tsr_name_resolve(struct tsr_store *store, const char *spec, struct tsr_name_
 	bool layer_ambiguous = false;
 	int r;
 
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
-		size_t n = strlen(prefixes[i].prefix);
+	for (enum tsr_name_kind k = TSR_NAME_IMAGE; k <= TSR_NAME_LAYER; k++) {
+		size_t n = strlen(kind_names[k]);
 
-		if (!strncmp(spec, prefixes[i].prefix, n)) {
-			m.forced = prefixes[i].kind;
-			m.name = spec + n;
+		if (!strncmp(spec, kind_names[k], n) && spec[n] == ':') {
+			m.forced = k;
+			m.name = spec + n + 1;
 			break;
 		}
 	}

@@ -515,6 +515,4 @@ void oci_ctx_release(struct ctx *c)
 		free(c->aliases[i].target);
 	}
 	free(c->aliases);
-	c->aliases = NULL;
-	c->n_aliases = 0;
 }

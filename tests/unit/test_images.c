@@ -14,16 +14,6 @@
 
 #include "testutil.h"
 
-static struct tsr_store *open_new(const char *tag, char *dir, size_t len)
-{
-	struct tsr_store *st;
-
-	snprintf(dir, len, "%s/store", tsr_scratch_dir(tag));
-	TSR_CK_OK(tsr_store_init(dir, NULL));
-	TSR_CK_OK(tsr_store_open(dir, NULL, &st));
-	return st;
-}
-
 /* A one-chunk layer of byte fill, committed from volume vname. */
 static struct tsr_layer_id make_layer(struct tsr_store *st, const char *vname, int fill,
 				      const char *name)
@@ -62,7 +52,7 @@ static int collect(const char *name, const struct tsr_layer_id *top, const void 
 START_TEST(test_image_records_keep_their_layout)
 {
 	char dir[4200], longname[TSR_NAME_MAX + 2];
-	struct tsr_store *st = open_new("images", dir, sizeof(dir));
+	struct tsr_store *st = tsr_scratch_store("images", dir, sizeof(dir));
 	struct tsr_layer_id top, got;
 	struct seen seen = { .n = 0 };
 	void *val;
@@ -114,7 +104,7 @@ END_TEST
 START_TEST(test_image_record_and_chain_ids)
 {
 	char dir[4200], chains[2][TSR_OCI_DIGEST_MAX], *text;
-	struct tsr_store *st = open_new("imagerec", dir, sizeof(dir));
+	struct tsr_store *st = tsr_scratch_store("imagerec", dir, sizeof(dir));
 	struct tsr_oci_layer layers[2] = { 0 };
 	struct tsr_oci_image img = { .n_layers = 2, .layers = layers };
 	struct tsr_layer_id ids[2], id, top;
@@ -186,7 +176,7 @@ END_TEST
 START_TEST(test_names_resolve_image_volume_layer)
 {
 	char dir[4200], hex[TSR_ID_HEX_LEN + 1], spec[80];
-	struct tsr_store *st = open_new("names", dir, sizeof(dir));
+	struct tsr_store *st = tsr_scratch_store("names", dir, sizeof(dir));
 	struct tsr_layer_id base, other;
 	struct tsr_name_match m;
 
@@ -248,17 +238,11 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("images");
-	TCase *tc = tcase_create("images");
+	const TTest *const tests[] = {
+		test_image_records_keep_their_layout,
+		test_image_record_and_chain_ids,
+		test_names_resolve_image_volume_layer,
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_image_records_keep_their_layout);
-	tcase_add_test(tc, test_image_record_and_chain_ids);
-	tcase_add_test(tc, test_names_resolve_image_volume_layer);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tsr_run_tests("images", 60, tests, sizeof(tests) / sizeof(tests[0]));
 }
