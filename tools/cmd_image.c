@@ -135,8 +135,10 @@ static int apply_on_volume(struct import *im, size_t i, const char *vname, bool 
 	bool dio;
 
 	r = tsr_fuse_path(im->fuse_mnt, TSR_FUSE_VOLUME, vname, image, sizeof(image));
-	if (r)
+	if (r) {
+		cli_errno(r, "image import: the image file of volume %s", vname);
 		return r;
+	}
 	if (fresh) {
 		r = tsr_volume_fs_make(image, tsr_store_chunk_size(im->store), NULL, err,
 				       sizeof(err));

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* imagefmt's images (image_store.h) and names (names.h) over a real store:
  * the records keep blockstore's layout, names resolve image -> volume ->
- * layer. */
+ * layer; and where the FUSE tree shows them (fuse_server.h). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <tessera/fuse_server.h>
 #include <tessera/image_store.h>
 #include <tessera/names.h>
 #include <tessera/store.h>
@@ -236,12 +237,34 @@ START_TEST(test_names_resolve_image_volume_layer)
 }
 END_TEST
 
+START_TEST(test_fuse_paths_escape_image_names)
+{
+	char path[64], longname[TSR_NAME_MAX + 1], file[3 * TSR_NAME_MAX + 1];
+
+	TSR_CK_OK(tsr_fuse_path("/m", TSR_FUSE_IMAGE, "docker.io/x%y:1", path, sizeof(path)));
+	ck_assert_str_eq(path, "/m/images/docker.io%2Fx%25y:1");
+	TSR_CK_OK(tsr_fuse_path("/m", TSR_FUSE_VOLUME, "v", path, sizeof(path)));
+	ck_assert_str_eq(path, "/m/volumes/v");
+	TSR_CK_OK(tsr_fuse_path("/m", TSR_FUSE_LAYER, "ab", path, sizeof(path)));
+	ck_assert_str_eq(path, "/m/layers/ab");
+	TSR_CK_RET(tsr_fuse_path("/m", TSR_FUSE_VOLUME, "v", path, 12), -ENAMETOOLONG);
+	/* 255 bytes of name, but longer escaped: no file name can show it. */
+	memset(longname, '/', TSR_NAME_MAX);
+	longname[TSR_NAME_MAX] = '\0';
+	TSR_CK_RET(tsr_fuse_image_file_name(longname, file, sizeof(file)), -ENAMETOOLONG);
+	longname[TSR_NAME_MAX / 3] = '\0';
+	TSR_CK_OK(tsr_fuse_image_file_name(longname, file, sizeof(file)));
+	ck_assert_uint_eq(strlen(file), 3 * (TSR_NAME_MAX / 3));
+}
+END_TEST
+
 int main(void)
 {
 	const TTest *const tests[] = {
 		test_image_records_keep_their_layout,
 		test_image_record_and_chain_ids,
 		test_names_resolve_image_volume_layer,
+		test_fuse_paths_escape_image_names,
 	};
 
 	return tsr_run_tests("images", 60, tests, sizeof(tests) / sizeof(tests[0]));
