@@ -89,6 +89,7 @@ struct cli_cmd {
 	cli_run_fn run;
 	const struct cli_cmd *subs;  /* group members, ended by a zero entry */
 	bool local;           /* runs here even when a daemon owns the store */
+	bool hidden;          /* run by tessera itself: not listed in the help */
 };
 
 /* Command tables of the modules. */
@@ -102,6 +103,7 @@ extern const struct cli_cmd cli_cmd_umount; /* cmd_mount.c */
 extern const struct cli_cmd cli_cmd_vhost;  /* cmd_vhost.c */
 extern const struct cli_cmd cli_cmd_serve;  /* cmd_serve.c */
 extern const struct cli_cmd cli_cmd_image;  /* cmd_image.c */
+extern const struct cli_cmd cli_cmd_rootfs_resolve; /* cmd_rootfs.c, hidden */
 extern const struct cli_cmd cli_volume_cmds[];  /* ended by a zero entry */
 extern const struct cli_cmd cli_layer_cmds[];   /* ended by a zero entry */
 

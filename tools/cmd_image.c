@@ -11,30 +11,25 @@
  * layer whose OCI chain id was imported before is reused (a hold, no
  * work).  The image's record names the layers; it holds one hold on each.
  *
- * The store keeps the image (tsr_image_put: its name, its top layer, and
- * as metadata a JSON record of manifest and config digests, platform and
- * layers), and in a front-end record of its own:
- *   oci-chain/CHAINID  the layer id (32 bytes) a chain id was imported as
+ * The image's record and the chain-id records that let a later import
+ * reuse a layer are imagefmt's (image_store.h).
  */
 #include "cli.h"
 #include <tessera/mount_stack.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <tessera/fuse_server.h>
+#include <tessera/image_store.h>
 #include <tessera/oci_image.h>
 #include <tessera/volume_fs.h>
 
-#define CHAIN_NS "oci-chain"
 #define DEFAULT_IMAGE_SIZE (8ull << 30)
 #define COMMIT_BUSY_RETRIES 200 /* x 50 ms: the kernel releases the image late */
 
@@ -57,51 +52,6 @@ struct import {
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int sha256_hex(const char *text, char out[TSR_OCI_DIGEST_MAX])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	struct tsr_layer_id id;
-
-	if (!EVP_Digest(text, strlen(text), md, &n, EVP_sha256(), NULL) || n != TSR_DIGEST_LEN)
-		return -EIO;
-	memcpy(id.bytes, md, TSR_DIGEST_LEN);
-	strcpy(out, "sha256:");
-	tsr_layer_id_to_hex(&id, out + 7);
-	return 0;
-}
-
-/* OCI chain ids: ChainID(L0) = DiffID(L0), ChainID(Ln) = SHA256(ChainID(Ln-1)
- * + " " + DiffID(Ln)).  Equal chain ids mean equal filesystem content. */
-static int chain_id(const char *prev, const char *diff_id, char out[TSR_OCI_DIGEST_MAX])
-{
-	char text[2 * TSR_OCI_DIGEST_MAX + 2];
-
-	if (!prev) {
-		snprintf(out, TSR_OCI_DIGEST_MAX, "%s", diff_id);
-		return 0;
-	}
-	snprintf(text, sizeof(text), "%s %s", prev, diff_id);
-	return sha256_hex(text, out);
-}
-
-static int record_get_id(struct tsr_store *store, const char *ns, const char *key,
-			 struct tsr_layer_id *ret)
-{
-	void *val;
-	size_t len;
-	int r = tsr_record_get(store, ns, key, &val, &len);
-
-	if (r)
-		return r;
-	if (len == TSR_DIGEST_LEN)
-		memcpy(ret->bytes, val, TSR_DIGEST_LEN);
-	else
-		r = -EBADMSG;
-	free(val);
-	return r;
-}
-
 static void *serve_main(void *arg)
 {
 	struct import *im = arg;
@@ -118,20 +68,6 @@ static void client_path(const struct cli *cli, const char *file, char *buf, size
 		snprintf(buf, len, "%s", file);
 	else
 		snprintf(buf, len, "/proc/self/fd/%d/%s", cli->cwd_fd, file);
-}
-
-/* Image names are references like "docker.io/library/busybox:1.36":
- * 1..255 printable bytes; '/' is allowed (the FUSE tree escapes it). */
-static bool name_is_bad(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > TSR_NAME_MAX || !strcmp(name, ".") || !strcmp(name, ".."))
-		return true;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
 }
 
 /* ---- the FUSE mount and the per-layer stack -------------------------------------- */
@@ -198,7 +134,11 @@ static int apply_on_volume(struct import *im, size_t i, const char *vname, bool 
 	enum tsr_mount_step step;
 	int r, r2;
 
-	snprintf(image, sizeof(image), "%s/volumes/%s", im->fuse_mnt, vname);
+	r = tsr_fuse_path(im->fuse_mnt, TSR_FUSE_VOLUME, vname, image, sizeof(image));
+	if (r) {
+		cli_errno(r, "image import: the image file of volume %s", vname);
+		return r;
+	}
 	if (fresh) {
 		r = tsr_volume_fs_make(image, tsr_store_chunk_size(im->store), NULL, err,
 				       sizeof(err));
@@ -258,7 +198,7 @@ static int import_layer(struct import *im, size_t i, const struct tsr_layer_id *
 	char vname[64];
 	int r;
 
-	if (record_get_id(im->store, CHAIN_NS, chain, ret_id) == 0 &&
+	if (tsr_oci_chain_get(im->store, chain, ret_id) == 0 &&
 	    tsr_layer_stat(im->store, ret_id, &li) == 0 &&
 	    (i == 0 ? !li.has_parent
 		    : li.has_parent && !memcmp(li.parent.bytes, parent->bytes, TSR_DIGEST_LEN))) {
@@ -286,44 +226,8 @@ static int import_layer(struct import *im, size_t i, const struct tsr_layer_id *
 	}
 	/* The chain id names this layer from now on (a later import of an
 	 * image sharing the base finds it). */
-	tsr_record_put(im->store, CHAIN_NS, chain, ret_id->bytes, TSR_DIGEST_LEN);
+	tsr_oci_chain_put(im->store, chain, ret_id);
 	return 0;
-}
-
-static int write_records(struct import *im, const char *name, char chains[][TSR_OCI_DIGEST_MAX])
-{
-	json_t *rec = json_object(), *layers = json_array(), *config;
-	char hex[TSR_ID_HEX_LEN + 1];
-	char *text;
-	int r;
-
-	config = json_loadb(im->img->config_json, im->img->config_len, 0, NULL);
-	for (size_t i = 0; i < im->img->n_layers; i++) {
-		json_t *l = json_object();
-
-		tsr_layer_id_to_hex(&im->ids[i], hex);
-		json_object_set_new(l, "layer", json_string(hex));
-		json_object_set_new(l, "blob", json_string(im->img->layers[i].digest));
-		json_object_set_new(l, "diff_id", json_string(im->img->layers[i].diff_id));
-		json_object_set_new(l, "chain_id", json_string(chains[i]));
-		json_object_set_new(l, "reused", json_boolean(im->reused[i]));
-		json_array_append_new(layers, l);
-	}
-	json_object_set_new(rec, "name", json_string(name));
-	json_object_set_new(rec, "manifest", json_string(im->img->manifest_digest));
-	json_object_set_new(rec, "config", json_string(im->img->config_digest));
-	json_object_set_new(rec, "platform", json_string(im->img->platform));
-	json_object_set_new(rec, "imported", json_integer((json_int_t)time(NULL)));
-	json_object_set_new(rec, "layers", layers);
-	if (config)
-		json_object_set_new(rec, "image_config", config);
-	text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(rec);
-	if (!text)
-		return -ENOMEM;
-	r = tsr_image_put(im->store, name, &im->ids[im->img->n_layers - 1], text, strlen(text));
-	free(text);
-	return r;
 }
 
 static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -366,7 +270,7 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 	}
 	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
 		return CLI_USAGE;
-	if (want_name && name_is_bad(want_name))
+	if (want_name && !tsr_image_name_ok(want_name))
 		return cli_usage_err(cmd, "'%s' cannot name an image", want_name);
 	if (geteuid() != 0) {
 		cli_err("image import: needs root (it mounts each layer's filesystem)");
@@ -393,7 +297,7 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 	snprintf(name, sizeof(name), "%s",
 		 want_name ? want_name : im.img->ref_name ? im.img->ref_name
 							 : im.img->manifest_digest);
-	if (name_is_bad(name)) {
+	if (!tsr_image_name_ok(name)) {
 		cli_err("image import: '%s' cannot name an image; give --name", name);
 		goto out;
 	}
@@ -410,7 +314,8 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 		goto out;
 	}
 	for (size_t i = 0; i < im.img->n_layers; i++) {
-		r = chain_id(i ? chains[i - 1] : NULL, im.img->layers[i].diff_id, chains[i]);
+		r = tsr_oci_chain_id(i ? chains[i - 1] : NULL, im.img->layers[i].diff_id,
+				     chains[i]);
 		if (!r)
 			r = import_layer(&im, i, i ? &im.ids[i - 1] : NULL, chains[i], &im.ids[i],
 					 &im.reused[i]);
@@ -418,7 +323,7 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 			goto out;
 		im.held++;
 	}
-	r = write_records(&im, name, chains);
+	r = tsr_image_record_write(im.store, name, im.img, im.ids, im.reused, chains);
 	if (r) {
 		cli_errno(r, "image import: recording image '%s'", name);
 		goto out;
@@ -447,60 +352,22 @@ out:
 
 /* ---- ls, inspect, rm ------------------------------------------------------------- */
 
-struct image_rec {
-	json_t *root;
-	const char *name, *manifest, *platform;
-	json_t *layers;
-	size_t n;
-	time_t imported;
-};
-
-static int image_parse(const void *val, size_t len, struct image_rec *ret)
-{
-	json_t *root = json_loadb(val, len, 0, NULL);
-
-	if (!root)
-		return -EBADMSG;
-	*ret = (struct image_rec){
-		.root = root,
-		.name = json_string_value(json_object_get(root, "name")),
-		.manifest = json_string_value(json_object_get(root, "manifest")),
-		.platform = json_string_value(json_object_get(root, "platform")),
-		.layers = json_object_get(root, "layers"),
-		.imported = (time_t)json_integer_value(json_object_get(root, "imported")),
-	};
-	ret->n = json_array_size(ret->layers);
-	if (!ret->name || !ret->manifest || !json_is_array(ret->layers) || !ret->n) {
-		json_decref(root);
-		return -EBADMSG;
-	}
-	return 0;
-}
-
-/* The layer id of entry i of an image record. */
-static int image_layer(const struct image_rec *im, size_t i, struct tsr_layer_id *ret)
-{
-	const char *hex = json_string_value(json_object_get(json_array_get(im->layers, i), "layer"));
-
-	return hex ? tsr_layer_id_from_hex(hex, ret) : -EBADMSG;
-}
-
 static int ls_one(const char *key, const struct tsr_layer_id *top_id, const void *val,
 		  size_t len, void *arg)
 {
-	struct image_rec im;
+	struct tsr_image_record im;
 	struct tsr_layer_id top;
 	char id[TSR_ID_HEX_LEN + 1], when[CLI_TIME_BUF];
 
 	(void)arg;
 	top = *top_id;
-	if (image_parse(val, len, &im)) {
+	if (tsr_image_record_parse(val, len, &im)) {
 		cli_printf("%-40s (damaged record)\n", key);
 		return 0;
 	}
-	cli_printf("%-40s %6zu  %-12s  %-12s  %s\n", key, im.n, cli_fmt_short_id(&top, id),
+	cli_printf("%-40s %6zu  %-12s  %-12s  %s\n", key, im.n_layers, cli_fmt_short_id(&top, id),
 		   im.platform ? im.platform : "-", cli_fmt_time((uint64_t)im.imported, when));
-	json_decref(im.root);
+	tsr_image_record_free(&im);
 	return 0;
 }
 
@@ -524,22 +391,16 @@ static int run_ls(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
 	return CLI_OK;
 }
 
-static int load_image(struct cli *cli, const char *name, struct image_rec *ret)
+static int load_image(struct cli *cli, const char *name, struct tsr_image_record *ret)
 {
-	void *val;
-	size_t len;
 	int r;
 
 	if (cli_open_store(cli) != CLI_OK)
 		return CLI_FAIL;
-	r = tsr_image_get(cli->store, name, NULL, &val, &len);
+	r = tsr_image_record_load(cli->store, name, ret);
 	if (r == -ENOENT) {
 		cli_err("image '%s': no such image", name);
 		return CLI_FAIL;
-	}
-	if (!r) {
-		r = image_parse(val, len, ret);
-		free(val);
 	}
 	if (r) {
 		cli_errno(r, "image '%s'", name);
@@ -550,7 +411,7 @@ static int load_image(struct cli *cli, const char *name, struct image_rec *ret)
 
 static int run_inspect(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct image_rec im;
+	struct tsr_image_record im;
 	char *text;
 	int c = cli_no_options(cmd, argc, argv);
 
@@ -560,8 +421,8 @@ static int run_inspect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 		return CLI_USAGE;
 	if (load_image(cli, argv[optind], &im) != CLI_OK)
 		return CLI_FAIL;
-	text = json_dumps(im.root, JSON_INDENT(2) | JSON_SORT_KEYS);
-	json_decref(im.root);
+	text = tsr_image_record_text(&im);
+	tsr_image_record_free(&im);
 	if (!text) {
 		cli_errno(-ENOMEM, "image inspect");
 		return CLI_FAIL;
@@ -571,22 +432,9 @@ static int run_inspect(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 	return CLI_OK;
 }
 
-/* Drops the chain-id records whose layer is gone. */
-static void forget_chain(struct tsr_store *store, const struct image_rec *im, size_t i)
-{
-	const char *chain = json_string_value(json_object_get(json_array_get(im->layers, i),
-							       "chain_id"));
-	struct tsr_layer_id id;
-	struct tsr_layer_info li;
-
-	if (chain && record_get_id(store, CHAIN_NS, chain, &id) == 0 &&
-	    tsr_layer_stat(store, &id, &li) == -ENOENT)
-		tsr_record_del(store, CHAIN_NS, chain);
-}
-
 static int run_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-	struct image_rec im;
+	struct tsr_image_record im;
 	const char *name;
 	int c = cli_no_options(cmd, argc, argv), r, status = CLI_OK;
 
@@ -602,13 +450,13 @@ static int run_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
 	r = tsr_image_remove(cli->store, name);
 	if (r) {
 		cli_errno(r, "image rm: '%s'", name);
-		json_decref(im.root);
+		tsr_image_record_free(&im);
 		return CLI_FAIL;
 	}
-	for (size_t i = im.n; i-- > 0;) {
+	for (size_t i = im.n_layers; i-- > 0;) {
 		struct tsr_layer_id id;
 
-		r = image_layer(&im, i, &id);
+		r = tsr_image_record_layer(&im, i, &id);
 		if (!r)
 			r = tsr_layer_remove(cli->store, &id, NULL);
 		if (r == -EBUSY) {
@@ -625,9 +473,9 @@ static int run_rm(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
 			status = CLI_FAIL;
 			break;
 		}
-		forget_chain(cli->store, &im, i);
+		tsr_oci_chain_forget(cli->store, &im, i);
 	}
-	json_decref(im.root);
+	tsr_image_record_free(&im);
 	return status;
 }
 

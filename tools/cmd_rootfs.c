@@ -4,18 +4,20 @@
  * the store's FUSE daemon (shared by every rootfs of the store, on a
  * private mountpoint; cmd_mount.c starts it), a loop device over the
  * image file of NAME, and the filesystem on it mounted at MNT.  NAME is
- * resolved through the FUSE tree (DESIGN, "Names").  The stack itself (loop
+ * resolved by the daemon that owns the store (imagefmt's names.h; DESIGN,
+ * "Names").  The stack itself (loop
  * device, mount, the record that lets `tessera umount MNT` take it down in
  * order) is <tessera/mount_stack.h>'s; this file composes and prints.
  */
 #include "cli.h"
 #include "cmd_mount.h"
 
+#include <tessera/fuse_server.h>
 #include <tessera/mount_stack.h>
+#include <tessera/names.h>
 #include <tessera/volume_fs.h>
 
-#include <ctype.h>
-#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -75,207 +77,156 @@ int cli_rootfs_down(const struct tsr_mount_stack *s, int timeout_s)
 
 /* ---- name resolution, putting a stack up --------------------------------------- */
 
-static bool is_regular(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static bool is_hex(const char *s, size_t min, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n < min || n > max)
-		return false;
-	for (; *s; s++)
-		if (!isxdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 /*
- * Finds a layer through the FUSE tree at fuse_mnt as tsr_layer_resolve
- * does: a name first, then a full id or a unique id prefix.  1 and the id
- * (64 hex digits), 0 when none matches, or CLI_FAIL-worthy -ENOTUNIQ with
- * the candidates in *ret_list.
+ * `tessera rootfs-resolve -- SPEC`: not listed in the help; resolve_rootfs
+ * runs it on the daemon that owns the store (through its control socket:
+ * no other process can open the store).  Resolves SPEC (names.h) and
+ * prints "KIND ID NAME" (ID "-" for a volume), or says why not, in the
+ * words of `mount`.
  */
-static int find_layer(const char *fuse_mnt, const char *spec,
-		      char ret_id[TSR_ID_HEX_LEN + 1], struct cli_str *ret_list)
+static void print_ambiguous(const char *spec, const struct tsr_name_match *m)
 {
-	char path[PATH_MAX], target[PATH_MAX], prefix[TSR_ID_HEX_LEN + 1];
-	const char *base;
-	struct dirent *e;
-	ssize_t n;
-	int count = 0;
-	DIR *d;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/layers/by-name/%s",
-			     fuse_mnt, spec) >= sizeof(path))
-		return 0;
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n > 0) {
-		target[n] = '\0';
-		base = strrchr(target, '/');
-		base = base ? base + 1 : target;
-		if (is_hex(base, TSR_ID_HEX_LEN, TSR_ID_HEX_LEN)) {
-			memcpy(ret_id, base, TSR_ID_HEX_LEN + 1);
-			return 1;
-		}
-	}
-	if (!is_hex(spec, 4, TSR_ID_HEX_LEN))
-		return 0;
-	for (size_t i = 0; spec[i]; i++)
-		prefix[i] = (char)tolower((unsigned char)spec[i]);
-	prefix[strlen(spec)] = '\0';
-	if ((size_t)snprintf(path, sizeof(path), "%s/layers", fuse_mnt) >=
-	    sizeof(path))
-		return 0;
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		if (!is_hex(e->d_name, TSR_ID_HEX_LEN, TSR_ID_HEX_LEN) ||
-		    strncmp(e->d_name, prefix, strlen(prefix)) != 0)
-			continue;
-		if (count < 8) {
-			char item[CLI_SHORT_ID + 8];
-
-			snprintf(item, sizeof(item), "%s%.*s...",
-				 count ? ", " : "", CLI_SHORT_ID, e->d_name);
-			cli_str_add(ret_list, item);
-		}
-		if (count++ == 0)
-			memcpy(ret_id, e->d_name, TSR_ID_HEX_LEN + 1);
-	}
-	closedir(d);
-	if (count > 1)
-		return -ENOTUNIQ;
-	return count;
-}
-
-/* The top layer id of image name, through MNT/images (where '/' in a name
- * is "%2F" and '%' is "%25"): 1 and the id, or 0. */
-static int find_image(const char *fuse_mnt, const char *name, char id[TSR_ID_HEX_LEN + 1])
-{
-	char path[PATH_MAX], target[128];
-	size_t o;
-	ssize_t n;
-
-	o = (size_t)snprintf(path, sizeof(path), "%s/images/", fuse_mnt);
-	for (; *name && o + 4 < sizeof(path); name++) {
-		if (*name == '/' || *name == '%') {
-			o += (size_t)snprintf(path + o, sizeof(path) - o, "%%%02X", *name);
-		} else {
-			path[o++] = *name;
-		}
-	}
-	if (*name)
-		return 0;
-	path[o] = '\0';
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n != 10 + TSR_ID_HEX_LEN)
-		return 0;
-	target[n] = '\0';
-	if (strncmp(target, "../layers/", 10))
-		return 0;
-	memcpy(id, target + 10, TSR_ID_HEX_LEN + 1);
-	return 1;
-}
-
-/*
- * Resolves NAME of --rootfs through the FUSE tree: an image, then a volume,
- * then a layer (DESIGN, "Names"); "image:", "volume:" and "layer:" force
- * one, and two matches without a prefix are an error naming both.  Fills
- * s->image and s->source and says whether it is read-only content (an
- * image or a layer).  CLI_OK or CLI_FAIL (printed).
- */
-static int resolve_rootfs(const char *fuse_mnt, const char *spec,
-			  struct tsr_mount_stack *s, bool *ret_layer)
-{
-	char vol_path[PATH_MAX], id[TSR_ID_HEX_LEN + 1], image_id[TSR_ID_HEX_LEN + 1];
 	struct cli_str list = { 0 };
-	bool want_vol = true, want_layer = true, want_image = true, vol = false;
-	const char *name = spec, *kinds[3];
-	int layer = 0, image = 0, found = 0;
+	char hex[TSR_ID_HEX_LEN + 1], item[CLI_SHORT_ID + 8];
+	const char *k0 = tsr_name_kind_str(m->both[0]), *k1 = tsr_name_kind_str(m->both[1]);
+	const char *name = m->name;
 
-	if (strncmp(spec, "volume:", 7) == 0) {
-		name = spec + 7;
-		want_layer = want_image = false;
-	} else if (strncmp(spec, "layer:", 6) == 0) {
-		name = spec + 6;
-		want_vol = want_image = false;
-	} else if (strncmp(spec, "image:", 6) == 0) {
-		name = spec + 6;
-		want_vol = want_layer = false;
+	if (m->both[0] != TSR_NAME_ANY) {
+		cli_err("mount: '%s' names both %s '%s' and %s '%s'; say %s:%s or %s:%s", spec, k0,
+			name, k1, name, k0, name, k1, name);
+		return;
 	}
-	if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-	    (strchr(name, '/') && !want_image)) {
-		cli_err("mount: '%s' is not an image, volume or layer name", spec);
-		return CLI_FAIL;
+	for (size_t i = 0; i < m->n_layers && i < TSR_NAME_CANDIDATES; i++) {
+		tsr_layer_id_to_hex(&m->layers[i], hex);
+		snprintf(item, sizeof(item), "%s%.*s...", i ? ", " : "", CLI_SHORT_ID, hex);
+		cli_str_add(&list, item);
 	}
-	if (want_image)
-		image = find_image(fuse_mnt, name, image_id);
-	if (!strchr(name, '/')) {
-		if ((size_t)snprintf(vol_path, sizeof(vol_path), "%s/volumes/%s",
-				     fuse_mnt, name) >= sizeof(vol_path)) {
-			cli_err("mount: '%s': the name is too long", spec);
-			return CLI_FAIL;
-		}
-		if (want_vol)
-			vol = is_regular(vol_path);
-		if (want_layer)
-			layer = find_layer(fuse_mnt, name, id, &list);
-	}
-	if (layer == -ENOTUNIQ && !vol && !image) {
-		cli_err("mount: layer '%s': ambiguous, matches %s", name,
-			cli_str_get(&list, "more than one layer"));
-		cli_str_free(&list);
-		return CLI_FAIL;
-	}
+	cli_err("mount: layer '%s': ambiguous, matches %s", name,
+		cli_str_get(&list, "more than one layer"));
 	cli_str_free(&list);
-	if (image)
-		kinds[found++] = "image";
-	if (vol)
-		kinds[found++] = "volume";
-	if (layer == 1)
-		kinds[found++] = "layer";
-	if (found > 1) {
-		cli_err("mount: '%s' names both %s '%s' and %s '%s'; say %s:%s or %s:%s", spec,
-			kinds[0], name, kinds[1], name, kinds[0], name, kinds[1], name);
+}
+
+static int run_resolve(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct tsr_name_match m;
+	char hex[TSR_ID_HEX_LEN + 1] = "-";
+	const char *spec = argc == 3 && !strcmp(argv[1], "--") ? argv[2] : NULL;
+	int r;
+
+	/* Run by resolve_rootfs only, always as "rootfs-resolve -- SPEC". */
+	if (!spec)
+		return cli_usage_err(cmd, "expects -- NAME");
+	if (cli_open_store(cli) != CLI_OK)
+		return CLI_FAIL;
+	r = tsr_name_resolve(cli->store, spec, &m);
+	if (r == 0) {
+		if (m.kind != TSR_NAME_VOLUME)
+			tsr_layer_id_to_hex(&m.id, hex);
+		cli_printf("%s %s %s\n", tsr_name_kind_str(m.kind), hex, m.name);
+		return CLI_OK;
+	}
+	if (r == -EINVAL)
+		cli_err("mount: '%s' is not an image, volume or layer name", spec);
+	else if (r == -ENOTUNIQ)
+		print_ambiguous(spec, &m);
+	else if (r == -ENOENT && m.forced != TSR_NAME_ANY)
+		cli_err("mount: %s '%s': no such %s", tsr_name_kind_str(m.forced), m.name,
+			tsr_name_kind_str(m.forced));
+	else if (r == -ENOENT)
+		cli_err("mount: '%s': no such image, volume or layer", m.name);
+	else
+		cli_errno(r, "mount: resolving '%s'", spec);
+	return CLI_FAIL;
+}
+
+const struct cli_cmd cli_cmd_rootfs_resolve = {
+	.name = "rootfs-resolve",
+	.path = "rootfs-resolve",
+	.hidden = true,
+	.args = "-- NAME",
+	.summary = "Says what mount --rootfs NAME names (run by mount --rootfs).",
+	.run = run_resolve,
+};
+
+/*
+ * Runs `rootfs-resolve -- spec` on the daemon that owns store, its output
+ * to a pipe instead of this process's stdout, into out.  CLI_OK, or
+ * CLI_FAIL (printed: by the daemon when the name does not resolve).
+ */
+static int forward_resolve(const char *store, const char *spec, char *out, size_t len)
+{
+	char *argv[] = { CLI_PROG, "rootfs-resolve", "--", (char *)spec, NULL };
+	int p[2], saved, status = CLI_FAIL, r;
+	ssize_t n;
+
+	fflush(stdout);
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		cli_errno(-errno, "mount: resolving '%s'", spec);
 		return CLI_FAIL;
 	}
-	if (image) {
-		if ((size_t)snprintf(s->image, sizeof(s->image), "%s/layers/%s", fuse_mnt,
-				     image_id) >= sizeof(s->image))
-			return CLI_FAIL;
-		snprintf(s->source, sizeof(s->source), "image:%.300s", name);
-		*ret_layer = true;
-		return CLI_OK;
+	saved = dup(STDOUT_FILENO);
+	if (saved < 0 || dup2(p[1], STDOUT_FILENO) < 0) {
+		r = -errno;
+	} else {
+		r = cli_control_forward(store, 4, argv, &status);
+		dup2(saved, STDOUT_FILENO);
 	}
-	if (vol) {
-		snprintf(s->image, sizeof(s->image), "%s", vol_path);
-		snprintf(s->source, sizeof(s->source), "volume:%s", name);
-		*ret_layer = false;
-		return CLI_OK;
+	if (saved >= 0)
+		close(saved);
+	close(p[1]);
+	/* The daemon flushed the command's output before it sent the status. */
+	n = r == 1 && status == CLI_OK ? read(p[0], out, len - 1) : -1;
+	close(p[0]);
+	if (r == 0)
+		r = -ECONNREFUSED; /* no daemon answered on the control socket */
+	if (r < 0) {
+		cli_errno(r, "mount: resolving '%s': the daemon that owns the store", spec);
+		return CLI_FAIL;
 	}
-	if (layer == 1) {
-		if ((size_t)snprintf(s->image, sizeof(s->image), "%s/layers/%s",
-				     fuse_mnt, id) >= sizeof(s->image))
-			return CLI_FAIL;
-		snprintf(s->source, sizeof(s->source), "layer:%s", id);
-		*ret_layer = true;
-		return CLI_OK;
+	if (status != CLI_OK)
+		return CLI_FAIL;
+	if (n <= 0 || out[n - 1] != '\n') {
+		cli_err("mount: resolving '%s': no answer from the daemon that owns the store",
+			spec);
+		return CLI_FAIL;
 	}
-	if (!want_layer && !want_image)
-		cli_err("mount: volume '%s': no such volume", name);
-	else if (!want_vol && !want_image)
-		cli_err("mount: layer '%s': no such layer", name);
-	else if (!want_vol && !want_layer)
-		cli_err("mount: image '%s': no such image", name);
-	else
-		cli_err("mount: '%s': no such image, volume or layer", name);
-	return CLI_FAIL;
+	out[n - 1] = '\0';
+	return CLI_OK;
+}
+
+/*
+ * Resolves NAME of --rootfs on the store's daemon: an image, then a volume,
+ * then a layer (DESIGN, "Names"; names.h).  Fills s->image (its file in
+ * the FUSE tree at s->fuse_mnt) and s->source and says whether it is
+ * read-only content (an image or a layer).  CLI_OK or CLI_FAIL (printed).
+ */
+static int resolve_rootfs(const char *spec, struct tsr_mount_stack *s, bool *ret_layer)
+{
+	char line[32 + TSR_ID_HEX_LEN + TSR_NAME_MAX], *kind = line, *id, *name;
+	bool volume;
+
+	if (forward_resolve(s->store, spec, line, sizeof(line)) != CLI_OK)
+		return CLI_FAIL;
+	/* "KIND ID NAME": the name is the rest of the line, spaces and all. */
+	id = strchr(line, ' ');
+	name = id ? strchr(id + 1, ' ') : NULL;
+	if (!name) {
+		cli_err("mount: resolving '%s': a garbled answer from the store's daemon", spec);
+		return CLI_FAIL;
+	}
+	*id++ = '\0';
+	*name++ = '\0';
+	volume = !strcmp(kind, "volume");
+	if (tsr_fuse_path(s->fuse_mnt, volume ? TSR_FUSE_VOLUME : TSR_FUSE_LAYER,
+			  volume ? name : id, s->image, sizeof(s->image))) {
+		cli_err("mount: '%s': the name is too long", spec);
+		return CLI_FAIL;
+	}
+	/* A layer is named by its id, the others by their name. */
+	snprintf(s->source, sizeof(s->source), "%.8s:%.300s", kind,
+		 strcmp(kind, "layer") ? name : id);
+	*ret_layer = !volume;
+	return CLI_OK;
 }
 
 /* Says why tsr_mount_stack_up failed. */
@@ -367,7 +318,7 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 
 	/* 2. NAME's image, its filesystem mounted over a loop device,
 	 * recorded for `tessera umount`. */
-	if (resolve_rootfs(s.fuse_mnt, spec, &s, &layer) != CLI_OK)
+	if (resolve_rootfs(spec, &s, &layer) != CLI_OK)
 		goto undo;
 	if (rw && layer) {
 		cli_err("mount: %s is a layer, which is read-only; --rw needs a "

@@ -46,7 +46,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_init,  &volume_group,  &cli_cmd_commit, &layer_group,
 	&cli_cmd_image, &cli_cmd_df,    &cli_cmd_gc,     &cli_cmd_fsck,
 	&cli_cmd_mount, &cli_cmd_umount, &cli_cmd_vhost, &cli_cmd_serve,
-	&help_cmd,
+	&help_cmd,      &cli_cmd_rootfs_resolve,
 	NULL,
 };
 
@@ -74,6 +74,8 @@ static void print_main_help(FILE *f)
 		"\n"
 		"Commands:\n");
 	for (int i = 0; commands[i]; i++) {
+		if (commands[i]->hidden)
+			continue;
 		fprintf(f, "  %-8s ", commands[i]->name);
 		cli_print_wrapped(f, commands[i]->summary, 11, 11);
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The namespace: MNT/{volumes,layers,layers/by-name} and their entries.
+ * The namespace: MNT/{volumes,layers,layers/by-name,images} and their
+ * entries, and the paths of those entries (fuse_server.h).
  *
  * Nothing here is cached in the daemon: every lookup, getattr and readdir
  * asks the store, so volumes and layers created or removed while mounted
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
+
+#include <tessera/image_store.h>
 
 #include "fuse_internal.h"
 
@@ -85,7 +88,7 @@ static void fill_image_link(struct tsr_fuse *fuse, struct stat *st, fuse_ino_t i
 /* Image names may hold '/' ("docker.io/library/busybox:1.36"): in the tree,
  * '/' is "%2F" and '%' is "%25", so every image is one file name. */
 
-static int image_name_escape(const char *name, char *out, size_t len)
+int tsr_fuse_image_file_name(const char *name, char *out, size_t len)
 {
 	size_t o = 0;
 
@@ -93,13 +96,30 @@ static int image_name_escape(const char *name, char *out, size_t len)
 		const char *rep = *name == '/' ? "%2F" : *name == '%' ? "%25" : NULL;
 		size_t n = rep ? 3 : 1;
 
-		if (o + n >= len)
+		if (o + n >= len || o + n > TSR_NAME_MAX)
 			return -ENAMETOOLONG;
 		memcpy(out + o, rep ? rep : name, n);
 		o += n;
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+int tsr_fuse_path(const char *mnt, enum tsr_fuse_kind kind, const char *name, char *out,
+		  size_t len)
+{
+	char file[TSR_NAME_MAX + 1];
+	const char *dir = kind == TSR_FUSE_VOLUME ? "volumes"
+			  : kind == TSR_FUSE_LAYER ? "layers" : "images";
+	int n;
+
+	if (kind == TSR_FUSE_IMAGE) {
+		if (tsr_fuse_image_file_name(name, file, sizeof(file)))
+			return -ENAMETOOLONG;
+		name = file;
+	}
+	n = snprintf(out, len, "%s/%s/%s", mnt, dir, name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 static int image_name_unescape(const char *file, char *out, size_t len)
@@ -548,12 +568,12 @@ static int list_image_fn(const char *name, const struct tsr_layer_id *top, const
 			 size_t len, void *arg)
 {
 	struct list_ctx *c = arg;
-	char file[3 * TSR_NAME_MAX + 1];
+	char file[TSR_NAME_MAX + 1];
 
 	(void)top;
 	(void)meta;
 	(void)len;
-	if (image_name_escape(name, file, sizeof(file)) || strlen(file) > TSR_NAME_MAX)
+	if (tsr_fuse_image_file_name(name, file, sizeof(file)))
 		return 0; /* not representable as a file name: not listed */
 	return dir_add(c->d, file, tsr_inode_peek(&c->fuse->inodes, TSR_NODE_IMAGE, file),
 		       S_IFLNK);

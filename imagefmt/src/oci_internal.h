@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internals shared by oci_archive.c (the outer tar), oci_index.c (OCI
- * index, manifest and config) and oci_docker.c (docker save archives).
- * Not installed; nothing outside these files includes it.
+ * Internals of the image readers: oci_archive.c (the entry point:
+ * tsr_oci_image_open), oci_index.c (OCI index, manifest and config),
+ * oci_docker.c (docker save archives) and the archive toolbox they all
+ * use, oci_tar.c, which calls none of them.  Not installed; nothing
+ * outside these files (and image_record.c, for oci_hex_digest) includes it.
  */
 #ifndef TESSERA_OCI_INTERNAL_H
 #define TESSERA_OCI_INTERNAL_H
@@ -58,6 +60,8 @@ struct desc {
 	int64_t size;
 };
 
+/* ---- oci_tar.c: the archive toolbox ----------------------------------------------- */
+
 /* Records the first failure in c->err (later ones are dropped); returns r. */
 int oci_fail(struct ctx *c, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -82,6 +86,12 @@ int oci_read_file(struct ctx *c, const char *path, char **ret, size_t *len);
 /* Blobs of descriptors d[0..n) to blobs/<alg>/<hex>, verified, one pass. */
 int oci_fetch_blobs(struct ctx *c, const struct desc *d, size_t n,
 		    uint64_t max, char **paths);
+/* Creates workdir/sub (which may exist). */
+int oci_mkdir_work(struct ctx *c, const char *sub);
+/* Frees what a tsr_oci_image_open call gathered in c (the aliases). */
+void oci_ctx_release(struct ctx *c);
+
+/* ---- oci_index.c: OCI index, manifest and config; what both formats share ---- */
 
 int oci_parse_json(struct ctx *c, const char *bytes, size_t len,
 		   const char *what, json_t **ret);
@@ -93,6 +103,9 @@ int oci_detect_comp(struct ctx *c, size_t idx, const char *path,
 /* Config checks shared by both formats: diff_ids, platform, layers. */
 int oci_finish(struct ctx *c, struct tsr_oci_image *img);
 int oci_open_oci(struct ctx *c, struct tsr_oci_image *img);
+
+/* ---- oci_docker.c: docker save archives ----------------------------------------- */
+
 int oci_open_docker(struct ctx *c, struct tsr_oci_image *img);
 
 #endif

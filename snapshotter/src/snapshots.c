@@ -28,6 +28,7 @@
  */
 #include "internal.h"
 
+#include <tessera/fuse_server.h>
 #include <tessera/volume_fs.h>
 
 #include <errno.h>
@@ -189,12 +190,13 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 	m->type = "ext4";
 	if (rec->kind == SNAP_COMMITTED) {
 		tsr_layer_id_to_hex(&rec->layer, hex);
-		n = snprintf(image, sizeof(image), "%s/layers/%s", s->fuse_mount, hex);
+		r = tsr_fuse_path(s->fuse_mount, TSR_FUSE_LAYER, hex, image, sizeof(image));
 	} else {
-		n = snprintf(image, sizeof(image), "%s/volumes/%s", s->fuse_mount, rec->volume);
+		r = tsr_fuse_path(s->fuse_mount, TSR_FUSE_VOLUME, rec->volume, image, sizeof(image));
 	}
-	if (n < 0 || (size_t)n >= sizeof(image))
-		return -ENAMETOOLONG;
+	if (r)
+		return r;
+	n = (int)strlen(image);
 	r = loop_table_get(&s->loops, key, image, read_only, m->source, sizeof(m->source),
 			   &cause);
 	if (cause)
@@ -224,8 +226,9 @@ static int make_fs(struct snaps *s, const char *volume, char *err, size_t errlen
 	char path[PATH_MAX], msg[256] = "";
 	int r;
 
-	snprintf(path, sizeof(path), "%s/volumes/%s", s->fuse_mount, volume);
-	r = tsr_volume_fs_make(path, s->chunk_size, NULL, msg, sizeof(msg));
+	r = tsr_fuse_path(s->fuse_mount, TSR_FUSE_VOLUME, volume, path, sizeof(path));
+	if (!r)
+		r = tsr_volume_fs_make(path, s->chunk_size, NULL, msg, sizeof(msg));
 	if (r < 0)
 		return fail(r, err, errlen, "making the filesystem: %s%s%s",
 			    tsr_strerror(r), msg[0] ? ": " : "", msg);

@@ -10,16 +10,6 @@
 
 #include "testutil.h"
 
-static struct tsr_store *open_new(const char *tag, char *dir, size_t len)
-{
-	struct tsr_store *st;
-
-	snprintf(dir, len, "%s/store", tsr_scratch_dir(tag));
-	TSR_CK_OK(tsr_store_init(dir, NULL));
-	TSR_CK_OK(tsr_store_open(dir, NULL, &st));
-	return st;
-}
-
 struct seen {
 	char keys[8][64];
 	int n;
@@ -39,7 +29,7 @@ static int collect(const char *key, const void *val, size_t len, void *arg)
 START_TEST(test_records_roundtrip_list_and_persist)
 {
 	char dir[4200];
-	struct tsr_store *st = open_new("records", dir, sizeof(dir));
+	struct tsr_store *st = tsr_scratch_store("records", dir, sizeof(dir));
 	const char *keys[] = { "default/1/a", "default/2/b", "other/3/c" };
 	struct seen seen = { .n = 0 };
 	void *val;
@@ -80,7 +70,7 @@ END_TEST
 START_TEST(test_layer_hold_keeps_layer_until_last_remove)
 {
 	char dir[4200];
-	struct tsr_store *st = open_new("hold", dir, sizeof(dir));
+	struct tsr_store *st = tsr_scratch_store("hold", dir, sizeof(dir));
 	struct tsr_volume *v;
 	struct tsr_layer_id id;
 	struct tsr_layer_info info;
@@ -107,16 +97,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("records");
-	TCase *tc = tcase_create("records");
+	const TTest *const tests[] = {
+		test_records_roundtrip_list_and_persist,
+		test_layer_hold_keeps_layer_until_last_remove,
+	};
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_records_roundtrip_list_and_persist);
-	tcase_add_test(tc, test_layer_hold_keeps_layer_until_last_remove);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tsr_run_tests("records", 60, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -169,4 +169,37 @@ static inline long tsr_first_diff(const uint8_t *a, const uint8_t *b, size_t len
 	return -1;
 }
 
+/* A new store in a scratch directory (tag names it), open; dir gets its
+ * path. */
+static inline struct tsr_store *tsr_scratch_store(const char *tag, char *dir, size_t len)
+{
+	struct tsr_store *st;
+
+	snprintf(dir, len, "%s/store", tsr_scratch_dir(tag));
+	TSR_CK_OK(tsr_store_init(dir, NULL));
+	TSR_CK_OK(tsr_store_open(dir, NULL, &st));
+	return st;
+}
+
+/* Runs tests[0..n) as one suite of one test case, both called name, each
+ * test given timeout_s; returns the process's exit status. */
+static inline int tsr_run_tests(const char *name, int timeout_s, const TTest *const *tests,
+				size_t n)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = tcase_create(name);
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, timeout_s);
+	for (size_t i = 0; i < n; i++)
+		tcase_add_test(tc, tests[i]);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #endif /* TSR_TESTUTIL_H */

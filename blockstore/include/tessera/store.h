@@ -296,7 +296,8 @@ int tsr_layer_hold(struct tsr_store *store, const struct tsr_layer_id *id);
 
 /* ---- records of the front-ends ------------------------------------------- */
 /* Small records the front-ends keep in the store's metadata, each in a
- * namespace of its own ("image", "snapshot", ...): opaque bytes, durable when
+ * namespace of its own ("image", "snapshot", ...: imagefmt's
+ * image_store.h keeps images here): opaque bytes, durable when
  * the call returns.  ns is 1..63 bytes without NUL; key 1..400 bytes; a
  * value at most 16 MiB. */
 #define TSR_RECORD_KEY_MAX 400
@@ -311,23 +312,6 @@ int tsr_record_del(struct tsr_store *store, const char *ns, const char *key);
 int tsr_record_list(struct tsr_store *store, const char *ns, const char *prefix,
 		    int (*fn)(const char *key, const void *val, size_t len, void *arg),
 		    void *arg);
-
-/* ---- images: named chains of layers ---------------------------------------- */
-/* An image names its top layer (the chain is the top's ancestry) and keeps
- * its importer's metadata (manifest, config: opaque here).  Names are 1..255
- * printable bytes; '/' is allowed ("docker.io/library/busybox:1.36").  The
- * holds an image keeps on its layers are its importer's to take and drop. */
-int tsr_image_put(struct tsr_store *store, const char *name, const struct tsr_layer_id *top,
-		  const void *meta, size_t len);
-/* ret_meta (malloc'd) and ret_len may be NULL.  -ENOENT when absent. */
-int tsr_image_get(struct tsr_store *store, const char *name, struct tsr_layer_id *ret_top,
-		  void **ret_meta, size_t *ret_len);
-int tsr_image_remove(struct tsr_store *store, const char *name);
-/* In name order; a non-zero return from fn stops the walk and is returned. */
-int tsr_image_list(struct tsr_store *store,
-		   int (*fn)(const char *name, const struct tsr_layer_id *top,
-			     const void *meta, size_t len, void *arg),
-		   void *arg);
 
 /* ---- moving layers between stores ------------------------------------------ */
 /* The primitives a layer blob (imagefmt/FORMAT.md) is written and read with.

@@ -5,13 +5,17 @@
  *   MNT/volumes/NAME          read-write raw image of volume NAME
  *   MNT/layers/ID             read-only raw image of layer ID (64 hex digits)
  *   MNT/layers/by-name/NAME   symlink to ../ID for each layer name
+ *   MNT/images/NAME           symlink to ../layers/ID, the top layer of
+ *                             image NAME (imagefmt's image_store.h), with
+ *                             '/' in the name as "%2F" and '%' as "%25"
  *
  * File sizes are the volume and layer sizes.  fsync/fdatasync flush the
  * volume; fallocate(PUNCH_HOLE) discards and fallocate(ZERO_RANGE) writes
  * zeroes.  Volumes and layers created or removed in the store while it is
  * mounted appear and disappear.  Images act like block devices at their
  * end: reads are short, writes starting at or past the end fail with
- * ENOSPC, sizes cannot change.  Uses only <tessera/store.h>.
+ * ENOSPC, sizes cannot change.  Uses <tessera/store.h> and, for the
+ * images, <tessera/image_store.h>.
  *
  * Functions return 0 or a negative errno, like the rest of tessera.
  */
@@ -19,6 +23,7 @@
 #define TESSERA_FUSE_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <tessera/store.h>
 
@@ -57,6 +62,23 @@ void tsr_fuse_destroy(struct tsr_fuse *fuse);
  * CAP_SYS_ADMIN) and returns 1; returns 0 when stat succeeds (nothing to
  * clean), or a negative errno (stat's or umount2's). */
 int tsr_fuse_clean_stale(const char *path);
+
+/* ---- paths in the tree ------------------------------------------------------ */
+
+enum tsr_fuse_kind {
+	TSR_FUSE_VOLUME = 1,  /* MNT/volumes/NAME */
+	TSR_FUSE_LAYER = 2,   /* MNT/layers/ID: name is the id's 64 hex digits */
+	TSR_FUSE_IMAGE = 3,   /* MNT/images/ESCAPED-NAME */
+};
+
+/* The file name of image name under MNT/images: '/' becomes "%2F" and '%'
+ * "%25", one spelling per name.  -ENAMETOOLONG when it does not fit len or
+ * is longer than a file name can be (TSR_NAME_MAX). */
+int tsr_fuse_image_file_name(const char *name, char *out, size_t len);
+/* The path of the file of a volume, layer or image under the mountpoint
+ * mnt of this filesystem.  -ENAMETOOLONG when it does not fit len. */
+int tsr_fuse_path(const char *mnt, enum tsr_fuse_kind kind, const char *name, char *out,
+		  size_t len);
 
 #ifdef __cplusplus
 }
