@@ -2,13 +2,14 @@
 /*
  * tessera mount --rootfs NAME MNT, and its `tessera umount`: the stack of
  * the store's FUSE daemon (shared by every rootfs of the store, on a
- * private mountpoint; cmd_mount.c starts it), a loop device over the
+ * private mountpoint; fuse_daemon.c starts it), a loop device over the
  * image file of NAME, and the filesystem on it mounted at MNT.  NAME is
  * resolved through the FUSE tree (DESIGN, "Names").  The stack is recorded
  * (mount_stack.h) so that `tessera umount MNT` takes it down in order.
  */
 #include "cli.h"
-#include "cmd_mount.h"
+#include "cmd_rootfs.h"
+#include "fuse_daemon.h"
 #include "mount_stack.h"
 
 #include <tessera/volume_fs.h>
@@ -395,7 +396,7 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 			goto out;
 		a.store = s.store;
 		a.mountpoint = s.fuse_mnt;
-		if (cli_mount_start_daemon(cli, &a, lock, &s.daemon_pid) < 0) {
+		if (cli_mount_start_daemon(cli, &a, lock, &s.daemon_pid) != CLI_OK) {
 			rmdir(s.fuse_mnt);
 			goto out;
 		}
