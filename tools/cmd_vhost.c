@@ -6,7 +6,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,52 +13,14 @@
 #include <tessera/daemon.h>
 #include <tessera/vhost_server.h>
 
-/* The server's loop, on a thread of its own: its end is the daemon's. */
-struct vhost_run {
-	struct tsr_vhost *srv;
-	struct tsr_daemon *daemon;
-	int result;  /* tsr_vhost_run's, once the thread is joined */
-};
-
-static void *vhost_thread(void *arg)
+static int vhost_serve(void *srv)
 {
-	struct vhost_run *run = arg;
-
-	run->result = tsr_vhost_run(run->srv);
-	tsr_daemon_stop(run->daemon);
-	return NULL;
+	return tsr_vhost_run(srv);
 }
 
-/* Serves srv until SIGINT or SIGTERM (or its own end); then stops it.
- * CLI_OK or CLI_FAIL (printed). */
-static int serve(struct tsr_daemon *d, struct tsr_vhost *srv,
-		 const struct tsr_vhost_options *opts, const char *layer_spec)
+static void vhost_stop(void *srv)
 {
-	struct vhost_run run = { .srv = srv, .daemon = d };
-	pthread_t thread;
-	int r;
-
-	r = -pthread_create(&thread, NULL, vhost_thread, &run);
-	if (r < 0) {
-		cli_errno(r, "vhost: the server thread");
-		return CLI_FAIL;
-	}
-	cli_printf("serving %s %s on %s (%u queue%s%s, pid %d); stop with "
-		   "Ctrl-C or SIGTERM\n",
-		   opts->volume ? "volume" : "layer",
-		   opts->volume ? opts->volume : layer_spec, opts->socket_path,
-		   opts->queues ? opts->queues : 1,
-		   opts->queues > 1 ? "s" : "",
-		   opts->read_only ? ", read-only" : "", (int)getpid());
-	fflush(cli_out());
-	tsr_daemon_wait(d);
 	tsr_vhost_stop(srv);
-	pthread_join(thread, NULL);
-	if (run.result < 0) {
-		cli_errno(run.result, "vhost: %s", opts->socket_path);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
 }
 
 /* Opens the store and the device, serves it, prints its counters.  d is
@@ -101,7 +62,21 @@ static int run_device(struct cli *cli, struct tsr_daemon *d,
 		tsr_vhost_free(srv);
 		return CLI_FAIL;
 	}
-	status = serve(d, srv, opts, layer_spec);
+	cli_printf("serving %s %s on %s (%u queue%s%s, pid %d); stop with "
+		   "Ctrl-C or SIGTERM\n",
+		   opts->volume ? "volume" : "layer",
+		   opts->volume ? opts->volume : layer_spec, opts->socket_path,
+		   opts->queues ? opts->queues : 1,
+		   opts->queues > 1 ? "s" : "",
+		   opts->read_only ? ", read-only" : "", (int)getpid());
+	fflush(cli_out());
+	/* Connections queue on the listening socket until the loop runs. */
+	r = tsr_daemon_serve(d, vhost_serve, vhost_stop, srv);
+	status = CLI_OK;
+	if (r < 0) {
+		cli_errno(r, "vhost: %s", opts->socket_path);
+		status = CLI_FAIL;
+	}
 	tsr_daemon_control_stop(d);
 	tsr_vhost_get_stats(srv, &st);
 	tsr_vhost_free(srv);  /* closes (and flushes) the volume */

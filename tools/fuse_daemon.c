@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -31,22 +30,15 @@
 
 /* ---- the daemon -------------------------------------------------------------- */
 
-/* The FUSE request loop, on a thread of its own: its end (the unmount) is
- * the daemon's end. */
-struct fuse_run {
-	struct tsr_fuse *fuse;
-	struct tsr_daemon *daemon;
-	int result;  /* tsr_fuse_serve's, once the thread is joined */
-};
-
-static void *fuse_thread(void *arg)
+static int fuse_serve(void *fuse)
 {
-	struct fuse_run *run = arg;
-
 	/* PR_SET_IO_FLUSHER is the FUSE front-end's (tsr_fuse_serve). */
-	run->result = tsr_fuse_serve(run->fuse);
-	tsr_daemon_stop(run->daemon);
-	return NULL;
+	return tsr_fuse_serve(fuse);
+}
+
+static void fuse_exit(void *fuse)
+{
+	tsr_fuse_exit(fuse);
 }
 
 /* Serves until the end (*ret_served once it served); the caller takes the
@@ -55,9 +47,7 @@ static int serve_mounted(struct cli *cli, const struct serve_args *a,
 			 struct tsr_daemon *d, struct tsr_fuse *fuse,
 			 bool *ret_served)
 {
-	struct fuse_run run = { .fuse = fuse, .daemon = d };
 	char log[PATH_MAX];
-	pthread_t thread;
 	int r;
 
 	r = tsr_daemon_control_start(d, a->store, cli_control_run, cli);
@@ -65,11 +55,7 @@ static int serve_mounted(struct cli *cli, const struct serve_args *a,
 		cli_errno(r, "mount: the control socket of store %s", a->store);
 		return CLI_FAIL;
 	}
-	r = -pthread_create(&thread, NULL, fuse_thread, &run);
-	if (r < 0) {
-		cli_errno(r, "mount: the FUSE thread");
-		return CLI_FAIL;
-	}
+	/* The mount is live: requests queue until the loop runs. */
 	*ret_served = true;
 	if (a->report_fd >= 0) {
 		snprintf(log, sizeof(log), "%s/" MOUNT_LOG_NAME, a->store);
@@ -83,11 +69,9 @@ static int serve_mounted(struct cli *cli, const struct serve_args *a,
 			   a->mountpoint, (int)getpid(), a->mountpoint);
 		fflush(cli_out());
 	}
-	tsr_daemon_wait(d);
-	tsr_fuse_exit(fuse);
-	pthread_join(thread, NULL);
-	if (run.result < 0) {
-		cli_errno(run.result, "mount: serving %s", a->mountpoint);
+	r = tsr_daemon_serve(d, fuse_serve, fuse_exit, fuse);
+	if (r < 0) {
+		cli_errno(r, "mount: serving %s", a->mountpoint);
 		return CLI_FAIL;
 	}
 	return CLI_OK;

@@ -102,6 +102,28 @@ static int listen_in(struct tsr_control_server *srv)
 	return 0;
 }
 
+void tsr_control_server_free(struct tsr_control_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->started) {
+		/* Waits for a command in progress to finish. */
+		if (write(srv->stop_pipe[1], "x", 1) < 0) {
+			/* The pipe cannot be full: one byte, written once. */
+		}
+		pthread_join(srv->thread, NULL);
+		unlinkat(srv->dir_fd, TSR_CONTROL_SOCKET, 0);
+	}
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	for (int i = 0; i < 2; i++)
+		if (srv->stop_pipe[i] >= 0)
+			close(srv->stop_pipe[i]);
+	if (srv->dir_fd >= 0)
+		close(srv->dir_fd);
+	free(srv);
+}
+
 int tsr_daemon_control_start(struct tsr_daemon *d, const char *store_dir,
 			     tsr_control_run_fn run, void *arg)
 {
@@ -135,28 +157,6 @@ int tsr_daemon_control_start(struct tsr_daemon *d, const char *store_dir,
 fail:
 	tsr_control_server_free(srv);
 	return r;
-}
-
-void tsr_control_server_free(struct tsr_control_server *srv)
-{
-	if (!srv)
-		return;
-	if (srv->started) {
-		/* Waits for a command in progress to finish. */
-		if (write(srv->stop_pipe[1], "x", 1) < 0) {
-			/* The pipe cannot be full: one byte, written once. */
-		}
-		pthread_join(srv->thread, NULL);
-		unlinkat(srv->dir_fd, TSR_CONTROL_SOCKET, 0);
-	}
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
-	for (int i = 0; i < 2; i++)
-		if (srv->stop_pipe[i] >= 0)
-			close(srv->stop_pipe[i]);
-	if (srv->dir_fd >= 0)
-		close(srv->dir_fd);
-	free(srv);
 }
 
 void tsr_daemon_control_stop(struct tsr_daemon *d)

@@ -46,6 +46,19 @@ static void raise_fd_limit(void)
 	}
 }
 
+void tsr_daemon_free(struct tsr_daemon *d)
+{
+	if (!d)
+		return;
+	tsr_daemon_control_stop(d);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	free(d->name);
+	free(d);
+}
+
 int tsr_daemon_new(const char *name, struct tsr_daemon **ret_daemon)
 {
 	struct tsr_daemon *d = calloc(1, sizeof(*d));
@@ -78,19 +91,6 @@ int tsr_daemon_new(const char *name, struct tsr_daemon **ret_daemon)
 fail:
 	tsr_daemon_free(d);
 	return r;
-}
-
-void tsr_daemon_free(struct tsr_daemon *d)
-{
-	if (!d)
-		return;
-	tsr_daemon_control_stop(d);
-	if (d->signal_fd >= 0)
-		close(d->signal_fd);
-	if (d->stop_fd >= 0)
-		close(d->stop_fd);
-	free(d->name);
-	free(d);
 }
 
 int tsr_daemon_wait(struct tsr_daemon *d)
@@ -126,6 +126,38 @@ void tsr_daemon_stop(struct tsr_daemon *d)
 		/* eventfd counter full: a wake-up is pending anyway */
 	}
 	errno = saved;
+}
+
+struct serve_thread {
+	struct tsr_daemon *daemon;
+	int (*serve)(void *arg);
+	void *arg;
+	int result;  /* serve's, once the thread is joined */
+};
+
+static void *serve_thread(void *arg)
+{
+	struct serve_thread *t = arg;
+
+	t->result = t->serve(t->arg);
+	tsr_daemon_stop(t->daemon);
+	return NULL;
+}
+
+int tsr_daemon_serve(struct tsr_daemon *d, int (*serve)(void *arg),
+		     void (*stop)(void *arg), void *arg)
+{
+	struct serve_thread t = { .daemon = d, .serve = serve, .arg = arg };
+	pthread_t thread;
+	int r = -pthread_create(&thread, NULL, serve_thread, &t);
+
+	if (r)
+		return r;
+	/* A failed wait (it cannot block) ends the daemon too, cleanly. */
+	tsr_daemon_wait(d);
+	stop(arg);
+	pthread_join(thread, NULL);
+	return t.result;
 }
 
 /* ---- the log ----------------------------------------------------------------- */

@@ -171,18 +171,18 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("daemon");
+	const TTest *tests[] = {
+		test_parse_request_whole_and_piecewise,
+		test_parse_request_refuses_malformed,
+		test_forwarded_command_runs_through_callback,
+		test_wait_returns_on_stop_and_on_signal,
+	};
+	Suite *suite = suite_create("daemon");
 	TCase *tc = tcase_create("daemon");
 
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_parse_request_whole_and_piecewise);
-	tcase_add_test(tc, test_parse_request_refuses_malformed);
-	tcase_add_test(tc, test_forwarded_command_runs_through_callback);
-	tcase_add_test(tc, test_wait_returns_on_stop_and_on_signal);
-	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+		tcase_add_test(tc, tests[i]);
+	suite_add_tcase(suite, tc);
+	return tsr_run_suite(suite);
 }

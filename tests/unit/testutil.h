@@ -169,4 +169,16 @@ static inline long tsr_first_diff(const uint8_t *a, const uint8_t *b, size_t len
 	return -1;
 }
 
+/* Runs suite s (freed with the runner): the exit status of a test binary. */
+static inline int tsr_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #endif /* TSR_TESTUTIL_H */

@@ -57,6 +57,15 @@ int tsr_daemon_wait(struct tsr_daemon *d);
  * (the unmount of `tessera mount`) calls it when it returns. */
 void tsr_daemon_stop(struct tsr_daemon *d);
 
+/* Runs a front-end's serving loop, serve(arg), on a thread of its own until
+ * it returns by itself (its end is the daemon's: an unmount) or the daemon
+ * is told to stop (a signal, tsr_daemon_stop), when stop(arg) makes it
+ * return.  Returns what serve returned, or a negative errno when the thread
+ * could not start.  For daemons with one front-end (`tessera mount`,
+ * `tessera vhost`); others start theirs and call tsr_daemon_wait(). */
+int tsr_daemon_serve(struct tsr_daemon *d, int (*serve)(void *arg),
+		     void (*stop)(void *arg), void *arg);
+
 /* ---- the log ------------------------------------------------------------- */
 
 /* Prints "<local time> <name>[<pid>]: <message>" as one line on stderr (the
