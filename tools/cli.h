@@ -37,7 +37,7 @@ struct cli {
 	bool progress;            /* draw progress bars (stderr is a terminal) */
 	/* Where this run reads and writes: the process's own stdio, or the
 	 * descriptors a client handed to the daemon that owns the store
-	 * (control.c).  Relative paths resolve against cwd_fd. */
+	 * (control.c, cli_control_run).  Relative paths resolve against cwd_fd. */
 	FILE *out, *err;
 	int in_fd, out_fd, err_fd, cwd_fd;
 	bool store_borrowed;      /* the daemon's store: never closed here */
