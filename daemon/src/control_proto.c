@@ -40,19 +40,15 @@ static uint32_t get32(const uint8_t *p)
 /* Reads exactly len bytes: 0, -ECONNRESET at end of stream, or -errno. */
 static int read_exact(int fd, void *buf, size_t len)
 {
-	uint8_t *p = buf;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = read(fd, (uint8_t *)buf + off, len - off);
 
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
+		if (n > 0)
+			off += (size_t)n;
+		else if (n == 0)
 			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
+		else if (errno != EINTR)
+			return -errno;
 	}
 	return 0;
 }
@@ -205,24 +201,25 @@ static int send_request(int sock, const uint8_t *buf, size_t len,
 	};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	ssize_t n;
-	size_t off;
 
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(TSR_CONTROL_NFDS * sizeof(int));
 	memcpy(CMSG_DATA(cm), fds, TSR_CONTROL_NFDS * sizeof(int));
-	/* One sendmsg carries the descriptors with the first byte; the rest
-	 * of a long request follows as plain stream data. */
-	n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-	if (n < 0)
-		return -errno;
-	for (off = (size_t)n; off < len;) {
-		n = send(sock, buf + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
+	for (size_t off = 0; off < len; off += (size_t)n) {
+		iov.iov_base = (void *)(buf + off);
+		iov.iov_len = len - off;
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR) {
+			n = 0;
 			continue;
+		}
 		if (n < 0)
 			return -errno;
-		off += (size_t)n;
+		/* The descriptors went with the first byte; the rest of a
+		 * long request follows as plain stream data. */
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
 	}
 	return 0;
 }

@@ -60,15 +60,12 @@ static void *control_thread(void *arg)
 	};
 
 	for (;;) {
-		int conn;
+		int n = poll(pfd, 2, -1), conn;
 
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents)
-			break;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || pfd[1].revents)
+			break;  /* stopped (or poll cannot work: stop too) */
 		conn = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (conn < 0)
 			continue;
@@ -132,12 +129,13 @@ int tsr_daemon_control_start(struct tsr_daemon *d, const char *store_dir,
 
 	if (d->control)
 		return -EBUSY;
-	srv = calloc(1, sizeof(*srv));
+	srv = malloc(sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	srv->run = run;
-	srv->arg = arg;
-	srv->listen_fd = srv->stop_pipe[0] = srv->stop_pipe[1] = -1;
+	*srv = (struct tsr_control_server){
+		.run = run, .arg = arg,
+		.listen_fd = -1, .dir_fd = -1, .stop_pipe = { -1, -1 },
+	};
 	srv->dir_fd = open(store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (srv->dir_fd < 0 || pipe2(srv->stop_pipe, O_CLOEXEC) < 0) {
 		r = -errno;
