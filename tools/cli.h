@@ -38,10 +38,14 @@ struct cli {
 	bool progress;            /* draw progress bars (stderr is a terminal) */
 	/* Where this run reads and writes: the process's own stdio, or the
 	 * descriptors a client handed to the daemon that owns the store
-	 * (control.c).  Relative paths resolve against cwd_fd. */
+	 * (control.c, cli_control_run).  Relative paths resolve against cwd_fd. */
 	FILE *out, *err;
 	int in_fd, out_fd, err_fd, cwd_fd;
 	bool store_borrowed;      /* the daemon's store: never closed here */
+	/* cli_main, set by main(): how a daemon runs forwarded commands
+	 * (cli_control_run).  A pointer, so that the commands, which the
+	 * command table of tessera.c refers to, do not call back into it. */
+	int (*run_command_line)(struct cli *cli, int argc, char **argv);
 };
 
 /* Makes cli the command running on this thread: messages, help and
@@ -51,11 +55,6 @@ FILE *cli_out(void);
 FILE *cli_errf(void);
 int cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Runs the command line argv[0..argc) (global options included, without the
- * program name) on cli; returns the exit status.  Used by main() and by
- * the daemon for forwarded commands. */
-int cli_main(struct cli *cli, int argc, char **argv);
-
 /* ---- control socket (control.c) ------------------------------------------ */
 
 /* When a daemon owns the store and listens on its control socket, runs the
@@ -64,12 +63,12 @@ int cli_main(struct cli *cli, int argc, char **argv);
  * daemon answers (run locally), or a negative errno. */
 int cli_control_forward(const char *store_dir, int argc, char **argv,
 			int *ret_status);
-struct cli_control;
-/* Serves forwarded commands on STORE/control.sock against the daemon's open
- * store, on a thread of its own, one command at a time. */
-int cli_control_start(const char *store_dir, struct tsr_store *store,
-		      struct cli_control **ret_ctl);
-void cli_control_stop(struct cli_control *ctl);
+struct tsr_control_request;
+/* The run callback of a daemon's control server (tsr_daemon_control_start,
+ * arg: the daemon's struct cli, with its store open): runs a forwarded
+ * command line on the daemon's store with the client's descriptors, through
+ * arg->run_command_line.  Returns its exit status. */
+int cli_control_run(void *arg, const struct tsr_control_request *req);
 
 struct cli_cmd;
 typedef int (*cli_run_fn)(struct cli *cli, const struct cli_cmd *cmd,

@@ -1,309 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tessera mount, tessera umount: the command table, serving a store over
- * FUSE (the plain mount and its daemon), and unmounting.  The --rootfs
- * stack on top of it (name resolution, loop device, filesystem mount) is
- * cmd_rootfs.c; cmd_mount.h is what the two share.
- *
- * A mount daemon is this process, forked: the child opens the store, mounts,
- * records itself (<tessera/mount_stack.h>), tells the parent over a pipe that the
- * mount is live, and serves until the filesystem is unmounted or it gets
- * SIGINT/SIGTERM; then it flushes everything (tsr_fuse_destroy) and closes
- * the store.  Until the report the child prints its errors on the caller's
- * stderr, so a failed mount says why and exits 1.  The daemon also serves
- * the store's control socket, so that other `tessera` commands work while
- * it owns the store.
+ * tessera mount, tessera umount: the command table, the plain FUSE mount,
+ * and unmounting.  The FUSE daemon both kinds of mount run is
+ * fuse_daemon.c; the --rootfs stack on top of it (name resolution, loop
+ * device, filesystem mount) is cmd_rootfs.c.
  *
  * Both commands run locally (never forwarded to a daemon): they are about
  * owning the store, or do not use it.
  */
 #include "cli.h"
-#include "cmd_mount.h"
+#include "cmd_rootfs.h"
+#include "fuse_daemon.h"
 
 #include <tessera/fuse_server.h>
 #include <tessera/mount_stack.h>
 #include <tessera/volume_fs.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MOUNT_LOG_NAME "tessera-mount.log"
-#define FUSE_BUSY_RETRY_MS 5000     /* a loop device's autoclear may lag */
-
-/* ---- the daemon -------------------------------------------------------------- */
-
-/* The filesystem being served, for the signal handler. */
-static struct tsr_fuse *volatile serving;
-
-static void on_stop_signal(int sig)
-{
-	(void)sig;
-	if (serving)
-		tsr_fuse_exit(serving);
-}
-
-/* The daemon's stdio after its report: stdin from /dev/null, stdout and
- * stderr (the store's damage reports among them) appended to the log. */
-static void detach_stdio(const char *store)
-{
-	char log[PATH_MAX];
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC), fd;
-
-	snprintf(log, sizeof(log), "%s/" MOUNT_LOG_NAME, store);
-	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	fflush(stdout);
-	fflush(stderr);
-	if (null >= 0)
-		dup2(null, STDIN_FILENO);
-	if (fd < 0)
-		fd = null;
-	if (fd >= 0) {
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-	}
-	if (fd >= 0 && fd != null)
-		close(fd);
-	if (null >= 0)
-		close(null);
-}
-
-/* A time-stamped line in the daemon's log (its stderr). */
-static void log_line(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-static void log_line(const char *fmt, ...)
-{
-	char when[CLI_TIME_BUF];
-	va_list ap;
-
-	fprintf(stderr, "%s " CLI_PROG " mount[%d]: ",
-		cli_fmt_time((uint64_t)time(NULL), when), (int)getpid());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	fflush(stderr);
-}
-
-/* Opens the store, mounts, serves; returns the exit status.  Errors before
- * the mount is live are printed on the caller's stderr. */
-static int serve(struct cli *cli, const struct serve_args *a)
-{
-	struct tsr_fuse_options opts = {
-		.mountpoint = a->mountpoint,
-		.max_threads = a->threads,
-	};
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	struct tsr_mount_daemon rec = { .pid = getpid() };
-	struct cli_control *ctl = NULL;
-	struct tsr_fuse *fuse;
-	sigset_t stop, old;
-	int r, status = CLI_OK;
-	char ok = 0;
-
-	cli->store_dir = a->store;
-	if (cli_open_store(cli) != CLI_OK)
-		return CLI_FAIL;
-	r = tsr_fuse_mount(cli->store, &opts, &fuse);
-	if (r < 0) {
-		if (r == -ENOTCONN)
-			cli_err("mount: %s: the mount of a dead daemon is still "
-				"there and could not be cleaned", a->mountpoint);
-		else
-			cli_errno(r, "mount: %s", a->mountpoint);
-		cli_close_store(cli);
-		return CLI_FAIL;
-	}
-	snprintf(rec.store, sizeof(rec.store), "%s", a->store);
-	snprintf(rec.mountpoint, sizeof(rec.mountpoint), "%s", a->mountpoint);
-	r = tsr_mount_daemon_write(&rec);
-	if (r < 0) {
-		cli_errno(r, "mount: recording the daemon in " TSR_MOUNT_RUN_DIR
-			  "/mounts");
-		goto fail;
-	}
-
-	/* The control thread must not take the stop signals: libfuse's
-	 * threads notice the exit when a signal interrupts their read. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	r = cli_control_start(a->store, cli->store, &ctl);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r < 0) {
-		cli_errno(r, "mount: the control socket of store %s", a->store);
-		tsr_mount_daemon_remove(a->mountpoint, rec.pid);
-		goto fail;
-	}
-	serving = fuse;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;  /* no SA_RESTART: interrupt the /dev/fuse reads */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-
-	if (a->report_fd >= 0) {
-		detach_stdio(a->store);
-		log_line("serving store %s at %s", a->store, a->mountpoint);
-		if (write(a->report_fd, &ok, 1) != 1) {
-			/* The parent is gone; serve anyway, it was asked for. */
-		}
-		close(a->report_fd);
-	} else {
-		cli_printf("serving store %s at %s (pid %d); stop with Ctrl-C "
-			   "or '" CLI_PROG " umount %s'\n", a->store,
-			   a->mountpoint, (int)rec.pid, a->mountpoint);
-		fflush(cli_out());
-	}
-	/* PR_SET_IO_FLUSHER is the FUSE front-end's (tsr_fuse_serve). */
-	r = tsr_fuse_serve(fuse);
-	if (r < 0) {
-		cli_errno(r, "mount: serving %s", a->mountpoint);
-		status = CLI_FAIL;
-	}
-	cli_control_stop(ctl);
-	serving = NULL;
-	tsr_fuse_destroy(fuse);  /* flushes every open volume */
-	cli_close_store(cli);
-	tsr_mount_daemon_remove(a->mountpoint, rec.pid);
-	if (a->report_fd >= 0)
-		log_line("stopped serving store %s at %s", a->store,
-			 a->mountpoint);
-	return status;
-
-fail:
-	tsr_fuse_destroy(fuse);
-	cli_close_store(cli);
-	return CLI_FAIL;
-}
-
-/*
- * Forks a daemon serving a->store at a->mountpoint and waits until its mount
- * is live.  close_fd (or -1) is closed in the child.  0 and the daemon's pid,
- * or -1 when it failed (the child printed why).
- */
-int cli_mount_start_daemon(struct cli *cli, struct serve_args *a, int close_fd,
-			   pid_t *ret_pid)
-{
-	int p[2], status;
-	ssize_t n;
-	pid_t pid;
-	char c;
-
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		cli_errno(-errno, "mount: pipe");
-		return -1;
-	}
-	fflush(cli_out());
-	fflush(cli_errf());
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0) {
-		cli_errno(-errno, "mount: fork");
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		if (close_fd >= 0)
-			close(close_fd);
-		/* Out of the caller's session (no SIGHUP, no terminal
-		 * signals) and of its working directory. */
-		setsid();
-		if (chdir("/") < 0) {
-			/* Paths are absolute; nothing depends on it. */
-		}
-		a->report_fd = p[1];
-		status = serve(cli, a);
-		fflush(NULL);
-		_exit(status);
-	}
-	close(p[1]);
-	do
-		n = read(p[0], &c, 1);
-	while (n < 0 && errno == EINTR);
-	close(p[0]);
-	if (n == 1) {
-		*ret_pid = pid;
-		return 0;
-	}
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
 /* ---- plain mount ------------------------------------------------------------- */
-
-int cli_mount_abs_path(const char *what, const char *arg, char buf[PATH_MAX])
-{
-	int r = tsr_mount_abs_path(arg, buf, PATH_MAX);
-
-	if (r == -ENOENT) {
-		cli_err("%s: %s does not exist", what, arg);
-		return CLI_FAIL;
-	}
-	if (r < 0) {
-		cli_errno(r, "%s: %s", what, arg);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
-}
-
-int cli_mount_check_dir(const char *what, const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT)
-			cli_err("%s: %s does not exist", what, path);
-		else
-			cli_errno(-errno, "%s: %s", what, path);
-		return CLI_FAIL;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		cli_err("%s: %s is not a directory", what, path);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
-}
-
-/* Cleans a dead daemon's mount at path, saying so.  CLI_OK or CLI_FAIL. */
-int cli_mount_clean_stale(const char *what, const char *path)
-{
-	int r = tsr_fuse_clean_stale(path);
-
-	if (r == 1) {
-		cli_printf("%s: cleaned a stale mount at %s (its daemon had "
-			   "died)\n", what, path);
-		tsr_mount_daemon_remove(path, 0);
-		return CLI_OK;
-	}
-	if (r < 0 && r != -ENOENT && r != -ENOTDIR) {
-		cli_errno(r, "%s: %s: cleaning a stale mount", what, path);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
-}
-
-/* The store directory as an absolute path (the daemon leaves the working
- * directory).  A missing store is reported by cli_open_store. */
-void cli_mount_store_path(struct cli *cli, char buf[PATH_MAX])
-{
-	if (!realpath(cli->store_dir, buf))
-		snprintf(buf, PATH_MAX, "%s", cli->store_dir);
-}
 
 static int mount_plain(struct cli *cli, const char *arg, bool foreground,
 		       unsigned threads)
@@ -331,49 +51,11 @@ static int mount_plain(struct cli *cli, const char *arg, bool foreground,
 	a.store = store;
 	a.mountpoint = mnt;
 	if (foreground)
-		return serve(cli, &a);
-	if (cli_mount_start_daemon(cli, &a, -1, &pid) < 0)
+		return cli_mount_serve(cli, &a);
+	if (cli_mount_start_daemon(cli, &a, -1, &pid) != CLI_OK)
 		return CLI_FAIL;
 	cli_printf("mounted store %s at %s (daemon pid %d, log %s/"
 		   MOUNT_LOG_NAME ")\n", store, mnt, (int)pid, store);
-	return CLI_OK;
-}
-
-/* ---- taking mounts down ------------------------------------------------------ */
-
-/*
- * Unmounts the FUSE filesystem at fuse_mnt and waits for its daemon to
- * flush and exit.  busy_retry: keep retrying EBUSY for a while (a loop
- * device we just released may still hold an image).  CLI_OK or CLI_FAIL.
- */
-int cli_mount_stop_daemon(const char *fuse_mnt, pid_t pid, int timeout_s,
-			  bool busy_retry)
-{
-	struct tsr_mount_daemon rec;
-	int r;
-
-	if (tsr_mount_daemon_read(fuse_mnt, &rec) == 0)
-		pid = rec.pid;
-	r = tsr_mount_unmount(fuse_mnt, busy_retry ? FUSE_BUSY_RETRY_MS : 0);
-	if (r == -ENOTCONN) {
-		/* Its daemon died: nothing to flush. */
-		tsr_fuse_clean_stale(fuse_mnt);
-	} else if (r == -EBUSY) {
-		cli_err("umount: %s is busy: an image file on it is "
-			"open (see 'losetup -a' and 'fuser -vm %s')",
-			fuse_mnt, fuse_mnt);
-		return CLI_FAIL;
-	} else if (r < 0) {
-		cli_errno(r, "umount: %s", fuse_mnt);
-		return CLI_FAIL;
-	}
-	if (pid > 0 && tsr_mount_wait_pid(pid, timeout_s * 1000) < 0) {
-		cli_err("umount: the daemon of %s (pid %d) has not exited %d s "
-			"after the unmount; it may still be flushing", fuse_mnt,
-			(int)pid, timeout_s);
-		return CLI_FAIL;
-	}
-	tsr_mount_daemon_remove(fuse_mnt, pid);
 	return CLI_OK;
 }
 

@@ -2,7 +2,7 @@
 /*
  * tessera mount --rootfs NAME MNT, and its `tessera umount`: the stack of
  * the store's FUSE daemon (shared by every rootfs of the store, on a
- * private mountpoint; cmd_mount.c starts it), a loop device over the
+ * private mountpoint; fuse_daemon.c starts it), a loop device over the
  * image file of NAME, and the filesystem on it mounted at MNT.  NAME is
  * resolved by the daemon that owns the store (imagefmt's names.h; DESIGN,
  * "Names").  The stack itself (loop
@@ -10,7 +10,8 @@
  * order) is <tessera/mount_stack.h>'s; this file composes and prints.
  */
 #include "cli.h"
-#include "cmd_mount.h"
+#include "cmd_rootfs.h"
+#include "fuse_daemon.h"
 
 #include <tessera/fuse_server.h>
 #include <tessera/mount_stack.h>
@@ -309,7 +310,7 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 			goto out;
 		a.store = s.store;
 		a.mountpoint = s.fuse_mnt;
-		if (cli_mount_start_daemon(cli, &a, lock, &s.daemon_pid) < 0) {
+		if (cli_mount_start_daemon(cli, &a, lock, &s.daemon_pid) != CLI_OK) {
 			rmdir(s.fuse_mnt);
 			goto out;
 		}

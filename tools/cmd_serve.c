@@ -13,6 +13,7 @@
 #include "cli.h"
 #include <tessera/mount_stack.h>
 
+#include <tessera/daemon.h>
 #include <tessera/fuse_server.h>
 #include <tessera/snapshotter.h>
 #include <tessera/unix_socket.h>
@@ -22,14 +23,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SERVE_SOCKET_DEFAULT TSR_MOUNT_RUN_DIR "/snapshotter.sock"
@@ -248,16 +245,6 @@ static int load_config(const char *path, struct serve_config *cfg)
 
 /* ---- the daemon ---------------------------------------------------------------- */
 
-static void log_line(void *arg, const char *line)
-{
-	char when[CLI_TIME_BUF];
-
-	(void)arg;
-	fprintf(stderr, "%s " CLI_PROG " serve[%d]: %s\n",
-		cli_fmt_time((uint64_t)time(NULL), when), (int)getpid(), line);
-	fflush(stderr);
-}
-
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -276,26 +263,37 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The FUSE request loop, on a thread of its own.  Its end does not end the
+ * daemon: the snapshotter and the devices serve on. */
+struct serve_fuse_run {
+	struct tsr_fuse *fuse;
+	struct tsr_daemon *daemon;
+};
+
 static void *fuse_main(void *arg)
 {
-	int r = tsr_fuse_serve(arg);
+	struct serve_fuse_run *run = arg;
 
-	if (r < 0)
-		log_line(NULL, "the FUSE mount ended with an error");
+	if (tsr_fuse_serve(run->fuse) < 0)
+		tsr_daemon_log(run->daemon, "the FUSE mount ended with an error");
 	return NULL;
 }
 
 /* A vhost-user-blk device being served, on its own thread. */
 struct serve_vhost_run {
 	struct tsr_vhost *srv;
+	struct tsr_daemon *daemon;
 	pthread_t thread;
 	bool running;
 };
 
 static void *vhost_main(void *arg)
 {
-	if (tsr_vhost_run(arg) < 0)
-		log_line(NULL, "a vhost-user-blk device stopped with an error");
+	struct serve_vhost_run *run = arg;
+
+	if (tsr_vhost_run(run->srv) < 0)
+		tsr_daemon_log(run->daemon, "a vhost-user-blk device stopped "
+			       "with an error");
 	return NULL;
 }
 
@@ -315,19 +313,20 @@ static void stop_vhosts(struct serve_vhost_run *run, unsigned n)
 
 /* Opens and starts every configured device.  CLI_OK, or CLI_FAIL (printed,
  * and the ones started are stopped again). */
-static int start_vhosts(struct cli *cli, const struct serve_config *cfg,
+static int start_vhosts(struct cli *cli, struct tsr_daemon *d,
+			const struct serve_config *cfg,
 			struct serve_vhost_run *run)
 {
 	for (unsigned i = 0; i < cfg->nvhost; i++) {
 		const struct serve_vhost *v = &cfg->vhost[i];
 		struct tsr_vhost_options o = {
 			.socket_path = v->socket, .queues = v->queues,
-			.read_only = v->read_only, .log = log_line,
+			.read_only = v->read_only,
+			.log = tsr_daemon_log_line, .log_arg = d,
 			.socket_mode = v->socket_mode, .socket_has_gid = v->has_gid,
 			.socket_gid = v->gid,
 		};
 		struct tsr_layer_id id;
-		char line[PATH_MAX + 320];
 		int r;
 
 		if (v->layer) {
@@ -343,16 +342,17 @@ static int start_vhosts(struct cli *cli, const struct serve_config *cfg,
 				  v->name, v->socket);
 			goto fail;
 		}
-		r = -pthread_create(&run[i].thread, NULL, vhost_main, run[i].srv);
+		run[i].daemon = d;
+		r = -pthread_create(&run[i].thread, NULL, vhost_main, &run[i]);
 		if (r < 0) {
 			cli_errno(r, "serve: vhost thread");
 			goto fail;
 		}
 		run[i].running = true;
-		snprintf(line, sizeof(line), "vhost-user-blk: %s %s on %s (%u queue%s%s)",
-			 v->layer ? "layer" : "volume", v->name, v->socket, v->queues,
-			 v->queues == 1 ? "" : "s", v->read_only ? ", read-only" : "");
-		log_line(NULL, line);
+		tsr_daemon_log(d, "vhost-user-blk: %s %s on %s (%u queue%s%s)",
+			       v->layer ? "layer" : "volume", v->name, v->socket,
+			       v->queues, v->queues == 1 ? "" : "s",
+			       v->read_only ? ", read-only" : "");
 	}
 	return CLI_OK;
 fail:
@@ -360,46 +360,27 @@ fail:
 	return CLI_FAIL;
 }
 
-/* Every live snapshot holds a loop device open, every client connection a
- * socket: the soft limit (1024 from a shell) is raised to the hard one. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static int serve(struct cli *cli, const struct serve_config *cfg)
+/* Serves until SIGINT or SIGTERM as the daemon d.  CLI_OK, or CLI_FAIL
+ * (printed) when it could not start. */
+static int serve_store(struct cli *cli, struct tsr_daemon *d,
+		       const struct serve_config *cfg)
 {
 	struct serve_vhost_run vhosts[SERVE_MAX_VHOST] = { { 0 } };
 	struct tsr_fuse_options fopts = { .mountpoint = cfg->mount,
 					  .max_threads = cfg->threads };
 	struct tsr_snapshotter_options sopts = {
 		.socket_path = cfg->socket, .fuse_mount = cfg->mount,
-		.volume_size = cfg->size, .log = log_line,
+		.volume_size = cfg->size,
+		.log = tsr_daemon_log_line, .log_arg = d,
 		.socket_has_gid = cfg->socket_has_gid, .socket_gid = cfg->socket_gid,
 	};
 	struct tsr_mount_daemon rec = { .pid = getpid() };
+	struct serve_fuse_run fuse_run = { .daemon = d };
 	struct tsr_snapshotter *snap = NULL;
-	struct cli_control *ctl = NULL;
 	struct tsr_fuse *fuse = NULL;
 	char dir[PATH_MAX], store[PATH_MAX], *slash;
-	sigset_t stop;
 	pthread_t fuse_thread;
-	int r, sig;
-
-	/* Every thread started from here on leaves the stop signals to
-	 * sigwait below. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	raise_fd_limit();
+	int r;
 
 	snprintf(dir, sizeof(dir), "%s", cfg->socket);
 	slash = strrchr(dir, '/');
@@ -413,7 +394,7 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 	}
 	r = tsr_fuse_clean_stale(cfg->mount);
 	if (r == 1)
-		log_line(NULL, "cleaned a stale FUSE mount left by a dead daemon");
+		tsr_daemon_log(d, "cleaned a stale FUSE mount left by a dead daemon");
 	r = mkdir_p(cfg->mount, 0700);
 	if (r < 0) {
 		cli_errno(r, "serve: %s", cfg->mount);
@@ -429,7 +410,8 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 		cli_errno(r, "serve: mounting %s", cfg->mount);
 		goto fail;
 	}
-	r = -pthread_create(&fuse_thread, NULL, fuse_main, fuse);
+	fuse_run.fuse = fuse;
+	r = -pthread_create(&fuse_thread, NULL, fuse_main, &fuse_run);
 	if (r < 0) {
 		cli_errno(r, "serve: FUSE thread");
 		goto fail;
@@ -437,9 +419,10 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 	snprintf(rec.store, sizeof(rec.store), "%s", store);
 	snprintf(rec.mountpoint, sizeof(rec.mountpoint), "%s", cfg->mount);
 	if (tsr_mount_daemon_write(&rec) < 0)
-		log_line(NULL, "could not record the FUSE mount in " TSR_MOUNT_RUN_DIR
-			 "/mounts (tessera umount will not know it)");
-	r = cli_control_start(store, cli->store, &ctl);
+		tsr_daemon_log(d, "could not record the FUSE mount in "
+			       TSR_MOUNT_RUN_DIR "/mounts (tessera umount will not "
+			       "know it)");
+	r = tsr_daemon_control_start(d, store, cli_control_run, cli);
 	if (r < 0) {
 		cli_errno(r, "serve: the control socket of store %s", store);
 		goto stop_fuse;
@@ -449,7 +432,7 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 		cli_errno(r, "serve: snapshotter socket %s", cfg->socket);
 		goto stop_fuse;
 	}
-	if (start_vhosts(cli, cfg, vhosts) != CLI_OK) {
+	if (start_vhosts(cli, d, cfg, vhosts) != CLI_OK) {
 		tsr_snapshotter_stop(snap);
 		goto stop_fuse;
 	}
@@ -457,23 +440,21 @@ static int serve(struct cli *cli, const struct serve_config *cfg)
 		"%u vhost-user-blk device%s\n", CLI_PROG " serve", store, cfg->socket,
 		cfg->mount, cfg->nvhost, cfg->nvhost == 1 ? "" : "s");
 
-	do
-		r = sigwait(&stop, &sig);
-	while (r == EINTR);
-	log_line(NULL, "stopping");
+	tsr_daemon_wait(d);
+	tsr_daemon_log(d, "stopping");
 	stop_vhosts(vhosts, cfg->nvhost);
 	tsr_snapshotter_stop(snap);
-	cli_control_stop(ctl);
+	tsr_daemon_control_stop(d);
 	tsr_fuse_exit(fuse);
 	pthread_join(fuse_thread, NULL);
 	tsr_fuse_destroy(fuse);  /* flushes every open volume */
 	tsr_mount_daemon_remove(cfg->mount, rec.pid);
 	cli_close_store(cli);
-	log_line(NULL, "stopped");
+	tsr_daemon_log(d, "stopped");
 	return CLI_OK;
 
 stop_fuse:
-	cli_control_stop(ctl);
+	tsr_daemon_control_stop(d);
 	tsr_fuse_exit(fuse);
 	pthread_join(fuse_thread, NULL);
 	tsr_mount_daemon_remove(cfg->mount, rec.pid);
@@ -481,6 +462,23 @@ fail:
 	tsr_fuse_destroy(fuse);
 	cli_close_store(cli);
 	return CLI_FAIL;
+}
+
+static int serve(struct cli *cli, const struct serve_config *cfg)
+{
+	struct tsr_daemon *d;
+	int r, status;
+
+	/* First: every thread started from here on (the store's too) leaves
+	 * the stop signals to the daemon. */
+	r = tsr_daemon_new(CLI_PROG " serve", &d);
+	if (r < 0) {
+		cli_errno(r, "serve: starting the daemon");
+		return CLI_FAIL;
+	}
+	status = serve_store(cli, d, cfg);
+	tsr_daemon_free(d);
+	return status;
 }
 
 static int run_serve(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)

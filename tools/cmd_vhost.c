@@ -6,30 +6,98 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <tessera/unix_socket.h>
+#include <tessera/daemon.h>
 #include <tessera/vhost_server.h>
+#include <tessera/unix_socket.h>
 
-/* The server being run, for the signal handler. */
-static struct tsr_vhost *volatile serving;
-
-static void on_stop_signal(int sig)
+static int vhost_serve(void *srv)
 {
-	(void)sig;
-	if (serving)
-		tsr_vhost_stop(serving);  /* async-signal-safe */
+	return tsr_vhost_run(srv);
 }
 
-static void log_line(void *arg, const char *line)
+static void vhost_stop(void *srv)
 {
-	(void)arg;
-	/* The server's threads log here; stderr is unbuffered. */
-	fprintf(stderr, CLI_PROG ": vhost: %s\n", line);
+	tsr_vhost_stop(srv);
+}
+
+/* Opens the store and the device, serves it, prints its counters.  d is
+ * the daemon this process became. */
+static int run_device(struct cli *cli, struct tsr_daemon *d,
+		      struct tsr_vhost_options *opts, const char *layer_spec)
+{
+	struct tsr_layer_id id;
+	struct tsr_vhost_stats st;
+	struct tsr_vhost *srv;
+	int r, status;
+
+	if (cli_open_store(cli) != CLI_OK)
+		return CLI_FAIL;
+	if (layer_spec) {
+		if (cli_resolve_layer(cli, layer_spec, &id) != CLI_OK)
+			return CLI_FAIL;
+		opts->layer = &id;
+		opts->read_only = true;
+	}
+	r = tsr_vhost_new(cli->store, opts, &srv);
+	if (r < 0) {
+		if (opts->volume && r == -ENOENT)
+			return cli_volume_err(opts->volume, r);
+		if (r == -EADDRINUSE)
+			cli_err("vhost: %s: another server listens on it",
+				opts->socket_path);
+		else if (r == -EEXIST)
+			cli_err("vhost: %s exists and is not a socket",
+				opts->socket_path);
+		else
+			cli_errno(r, "vhost: %s", opts->socket_path);
+		return CLI_FAIL;
+	}
+	r = tsr_daemon_control_start(d, cli->store_dir, cli_control_run, cli);
+	if (r < 0) {
+		cli_errno(r, "vhost: the control socket of store %s",
+			  cli->store_dir);
+		tsr_vhost_free(srv);
+		return CLI_FAIL;
+	}
+	cli_printf("serving %s %s on %s (%u queue%s%s, pid %d); stop with "
+		   "Ctrl-C or SIGTERM\n",
+		   opts->volume ? "volume" : "layer",
+		   opts->volume ? opts->volume : layer_spec, opts->socket_path,
+		   opts->queues ? opts->queues : 1,
+		   opts->queues > 1 ? "s" : "",
+		   opts->read_only ? ", read-only" : "", (int)getpid());
+	fflush(cli_out());
+	/* Connections queue on the listening socket until the loop runs. */
+	r = tsr_daemon_serve(d, vhost_serve, vhost_stop, srv);
+	status = CLI_OK;
+	if (r < 0) {
+		cli_errno(r, "vhost: %s", opts->socket_path);
+		status = CLI_FAIL;
+	}
+	tsr_daemon_control_stop(d);
+	tsr_vhost_get_stats(srv, &st);
+	tsr_vhost_free(srv);  /* closes (and flushes) the volume */
+	cli_printf("stopped: %llu connection%s, %llu request%s, %llu "
+		   "error%s, %llu broken ring%s%s\n",
+		   (unsigned long long)st.connections,
+		   st.connections == 1 ? "" : "s",
+		   (unsigned long long)st.requests,
+		   st.requests == 1 ? "" : "s",
+		   (unsigned long long)st.errors, st.errors == 1 ? "" : "s",
+		   (unsigned long long)st.broken_rings,
+		   st.broken_rings == 1 ? "" : "s",
+		   st.refused ? " (front-ends refused by the peer check "
+				"were logged)" : "");
+	if (st.memory_faults)
+		cli_printf("%llu connection%s ended because the front-end's "
+			   "memory went away under the mapping\n",
+			   (unsigned long long)st.memory_faults,
+			   st.memory_faults == 1 ? "" : "s");
+	return status;
 }
 
 static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
@@ -45,16 +113,11 @@ static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		{ "socket-mode", required_argument, NULL, 'm' },
 		CLI_LONGOPT_END,
 	};
-	struct tsr_vhost_options opts = { .log = log_line };
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct tsr_vhost_options opts = { .log = tsr_daemon_log_line };
 	const char *layer_spec = NULL;
-	struct cli_control *ctl = NULL;
-	struct tsr_layer_id id;
-	struct tsr_vhost_stats st;
-	struct tsr_vhost *srv;
-	sigset_t stop, old;
+	struct tsr_daemon *d;
 	char *end;
-	int c, r, status = CLI_OK;
+	int c, r, status;
 
 	for (bool first = true;; first = false) {
 		c = cli_getopt(cmd, argc, argv, "", longopts, first);
@@ -116,88 +179,17 @@ static int run_vhost(struct cli *cli, const struct cli_cmd *cmd, int argc,
 				     "--layer LAYER");
 	if (!opts.socket_path)
 		return cli_usage_err(cmd, "--socket PATH is required");
-	if (cli_open_store(cli) != CLI_OK)
-		return CLI_FAIL;
-	if (layer_spec) {
-		if (cli_resolve_layer(cli, layer_spec, &id) != CLI_OK)
-			return CLI_FAIL;
-		opts.layer = &id;
-		opts.read_only = true;
-	}
-
-	r = tsr_vhost_new(cli->store, &opts, &srv);
+	/* The daemon first: no thread (the store's neither) may take the
+	 * stop signals. */
+	r = tsr_daemon_new(CLI_PROG " vhost", &d);
 	if (r < 0) {
-		if (opts.volume && r == -ENOENT)
-			return cli_volume_err(opts.volume, r);
-		if (r == -EADDRINUSE)
-			cli_err("vhost: %s: another server listens on it",
-				opts.socket_path);
-		else if (r == -EEXIST)
-			cli_err("vhost: %s exists and is not a socket",
-				opts.socket_path);
-		else
-			cli_errno(r, "vhost: %s", opts.socket_path);
+		cli_errno(r, "vhost: starting the daemon");
 		return CLI_FAIL;
 	}
-
-	/* The stop signals land on this thread: the control thread is
-	 * created with them blocked, the server's queue threads block every
-	 * signal. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	r = cli_control_start(cli->store_dir, cli->store, &ctl);
-	if (r < 0) {
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		cli_errno(r, "vhost: the control socket of store %s",
-			  cli->store_dir);
-		tsr_vhost_free(srv);
-		return CLI_FAIL;
-	}
-	serving = srv;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	cli_printf("serving %s %s on %s (%u queue%s%s, pid %d); stop with "
-		   "Ctrl-C or SIGTERM\n",
-		   opts.volume ? "volume" : "layer",
-		   opts.volume ? opts.volume : layer_spec, opts.socket_path,
-		   opts.queues ? opts.queues : 1,
-		   opts.queues > 1 ? "s" : "",
-		   opts.read_only ? ", read-only" : "", (int)getpid());
-	fflush(cli_out());
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	r = tsr_vhost_run(srv);
-	if (r < 0) {
-		cli_errno(r, "vhost: %s", opts.socket_path);
-		status = CLI_FAIL;
-	}
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	serving = NULL;
-	cli_control_stop(ctl);
-	tsr_vhost_get_stats(srv, &st);
-	tsr_vhost_free(srv);  /* closes (and flushes) the volume */
-	cli_printf("stopped: %llu connection%s, %llu request%s, %llu "
-		   "error%s, %llu broken ring%s%s\n",
-		   (unsigned long long)st.connections,
-		   st.connections == 1 ? "" : "s",
-		   (unsigned long long)st.requests,
-		   st.requests == 1 ? "" : "s",
-		   (unsigned long long)st.errors, st.errors == 1 ? "" : "s",
-		   (unsigned long long)st.broken_rings,
-		   st.broken_rings == 1 ? "" : "s",
-		   st.refused ? " (front-ends refused by the peer check "
-				"were logged)" : "");
-	if (st.memory_faults)
-		cli_printf("%llu connection%s ended because the front-end's "
-			   "memory went away under the mapping\n",
-			   (unsigned long long)st.memory_faults,
-			   st.memory_faults == 1 ? "" : "s");
+	opts.log_arg = d;
+	status = run_device(cli, d, &opts, layer_spec);
+	cli_close_store(cli);
+	tsr_daemon_free(d);
 	return status;
 }
 

@@ -173,7 +173,10 @@ static bool runs_locally(const struct cli_cmd *cmd)
 	return cmd->local || cmd == &help_cmd;
 }
 
-int cli_main(struct cli *cli, int argc, char **argv)
+/* Runs the command line argv[0..argc) (global options included, without the
+ * program name) on cli; returns the exit status.  Used by main() and, as
+ * cli->run_command_line, by the daemons for forwarded commands. */
+static int cli_main(struct cli *cli, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "store", required_argument, NULL, 's' },
@@ -263,6 +266,7 @@ int main(int argc, char **argv)
 		.err_fd = STDERR_FILENO,
 		.cwd_fd = AT_FDCWD,
 		.progress = isatty(STDERR_FILENO) == 1,
+		.run_command_line = cli_main,
 	};
 	int status = cli_main(&cli, argc, argv);
 
