@@ -73,28 +73,6 @@ static int record_name(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-int mount_mkdir_p(const char *dir)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(path, 0700) < 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-			if (!c)
-				return 0;
-		}
-	}
-}
-
 static int record_path(const char *dir, const char *key, char *buf,
 		       size_t size)
 {
@@ -154,23 +132,6 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return r;
-}
-
-int mount_read_small(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n == size - 1)
-		return -EBADMSG;
-	buf[n] = '\0';
-	return 0;
 }
 
 /* Finds "key=value\n" in text; copies value into buf. */

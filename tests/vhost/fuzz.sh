@@ -17,7 +17,7 @@ trap 'rm -rf "$T"' EXIT
 srcs=("$root"/vhost/src/vring.c "$root"/vhost/src/blk.c \
   "$root"/vhost/src/guest_fault.c)
 [ "$name" = vhost_msg ] && srcs+=("$root"/vhost/src/vhost_msg.c \
-  "$root"/vhost/src/vhost_dev.c "$root"/vhost/src/queue.c \
+  "$root"/vhost/src/vhost_dev.c "$root"/vhost/src/vhost_log.c "$root"/vhost/src/queue.c \
   "$root"/vhost/src/blk_uring.c "$root"/vhost/src/blk_pool.c)
 if ! clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

@@ -29,18 +29,6 @@
  * default for vhost-user-blk. */
 #define CONFIG_QUEUE_SIZE 128
 
-void tsr_vu_log(struct tsr_vu_dev *dev, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (dev->log)
-		dev->log(dev->log_arg, line);
-}
-
 static uint64_t offered_features(const struct tsr_vu_dev *dev)
 {
 	return tsr_blk_features(dev->blk, dev->nq) |
