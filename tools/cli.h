@@ -60,7 +60,8 @@ int cli_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* When a daemon owns the store and listens on its control socket, runs the
  * command line there with this process's stdin, stdout, stderr and working
  * directory, and sets *ret_status.  Returns 1 when forwarded, 0 when no
- * daemon answers (run locally), or a negative errno. */
+ * daemon answers (run locally), or a negative errno: -EPERM when the socket
+ * is not served by root or this user (tsr_control_connect; nothing sent). */
 int cli_control_forward(const char *store_dir, int argc, char **argv,
 			int *ret_status);
 struct tsr_control_request;

@@ -20,8 +20,12 @@ int cli_control_forward(const char *store_dir, int argc, char **argv, int *ret_s
 	int sock, r;
 
 	/* No socket, or one left by a daemon that died: run locally, where
-	 * the store lock says who (if anyone) owns the store. */
-	if (tsr_control_connect(store_dir, &sock) < 0)
+	 * the store lock says who (if anyone) owns the store.  A socket that
+	 * another user serves (or could have planted) gets nothing. */
+	r = tsr_control_connect(store_dir, &sock);
+	if (r == -EPERM)
+		return r;
+	if (r < 0)
 		return 0;
 	fds[3] = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fds[3] < 0) {

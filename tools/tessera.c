@@ -5,6 +5,9 @@
  */
 #include "cli.h"
 
+#include <tessera/daemon.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +248,14 @@ static int cli_main(struct cli *cli, int argc, char **argv)
 
 		if (r == 1)
 			return status;
+		if (r == -EPERM) {
+			cli_err("store %s: refusing to use %s/" TSR_CONTROL_SOCKET
+				": the store directory, the socket or the process "
+				"serving it belongs to another user (neither root "
+				"nor you); nothing was sent", cli->store_dir,
+				cli->store_dir);
+			return CLI_FAIL;
+		}
 		if (r < 0) {
 			cli_errno(r, "store %s: the daemon that owns it did not "
 				  "answer", cli->store_dir);

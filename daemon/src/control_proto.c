@@ -9,6 +9,8 @@
  */
 #include "daemon_internal.h"
 
+#include <tessera/unix_socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -163,27 +166,27 @@ void tsr_control_request_close(struct tsr_control_request *req)
 
 int tsr_control_connect(const char *store_dir, int *ret_sock)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int dir_fd, sock, r = 0;
+	char path[64];
+	struct stat st;
+	int dir_fd, r;
 
 	/* Connected through /proc/self/fd so that a store path longer than
-	 * sun_path works; dir_fd stays open while the address is used. */
+	 * sun_path works, and so that the directory checked is the one
+	 * connected in; dir_fd stays open while the path is used. */
 	dir_fd = open(store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)
 		return -errno;
-	snprintf(addr.sun_path, sizeof(addr.sun_path),
-		 "/proc/self/fd/%d/" TSR_CONTROL_SOCKET, dir_fd);
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock < 0 || connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+	/* Whoever owns the directory decides what listens in it. */
+	if (fstat(dir_fd, &st) < 0)
 		r = -errno;
-	close(dir_fd);
-	if (r) {
-		if (sock >= 0)
-			close(sock);
-		return r;
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		r = -EPERM;
+	else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/" TSR_CONTROL_SOCKET, dir_fd);
+		r = tsr_unix_connect_verified(path, 0, ret_sock);
 	}
-	*ret_sock = sock;
-	return 0;
+	close(dir_fd);
+	return r;
 }
 
 /* Sends buf with fds attached to its first byte. */

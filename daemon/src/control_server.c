@@ -6,6 +6,8 @@
  */
 #include "daemon_internal.h"
 
+#include <tessera/unix_socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 struct tsr_control_server {
@@ -28,23 +28,16 @@ struct tsr_control_server {
 	bool started;
 };
 
-/* Whether the peer of conn may run commands: the daemon's own user, or
- * root.  (The socket file is 0600 as well.) */
-static bool peer_allowed(int conn)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	return getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
-	       (cred.uid == 0 || cred.uid == geteuid());
-}
-
 static void serve_one(struct tsr_control_server *srv, int conn)
 {
 	struct tsr_control_request req;
 
-	if (!peer_allowed(conn) || tsr_control_receive(conn, &req) < 0)
-		return;  /* closing the connection is the only answer */
+	/* Only the daemon's own user and root may run commands (the socket
+	 * file is 0600 as well).  Closing the connection is the only answer
+	 * to anyone else and to a malformed request. */
+	if (tsr_unix_peer_check(conn, NULL, NULL) < 0 ||
+	    tsr_control_receive(conn, &req) < 0)
+		return;
 	if (tsr_control_reply(conn, srv->run(srv->arg, &req)) < 0) {
 		/* The client is gone; nothing to tell it. */
 	}
@@ -75,28 +68,19 @@ static void *control_thread(void *arg)
 	return NULL;
 }
 
-/* Binds and listens on dir_fd's control.sock (0600). */
+/* Listens on dir_fd's control.sock: 0600 from the start (unixsock binds
+ * it in a private directory and renames it into place). */
 static int listen_in(struct tsr_control_server *srv)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char path[64];
 
-	/* Bound through /proc/self/fd: a store path may exceed sun_path. */
-	snprintf(addr.sun_path, sizeof(addr.sun_path),
-		 "/proc/self/fd/%d/" TSR_CONTROL_SOCKET, srv->dir_fd);
-	/* The caller owns the store: a socket file there is a dead owner's. */
+	/* Through /proc/self/fd: a store path may exceed sun_path. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/" TSR_CONTROL_SOCKET, srv->dir_fd);
+	/* The caller owns the store (its lock): a socket file there is a dead
+	 * owner's, or was planted; either way it is not to be listened to. */
 	unlinkat(srv->dir_fd, TSR_CONTROL_SOCKET, 0);
-	srv->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (srv->listen_fd < 0 ||
-	    bind(srv->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		return -errno;
-	if (fchmodat(srv->dir_fd, TSR_CONTROL_SOCKET, 0600, 0) < 0 ||
-	    listen(srv->listen_fd, 16) < 0) {
-		int r = -errno;
-
-		unlinkat(srv->dir_fd, TSR_CONTROL_SOCKET, 0);
-		return r;
-	}
-	return 0;
+	return tsr_unix_listen(path, &(struct tsr_unix_listen_options){ .mode = 0600 },
+			       &srv->listen_fd);
 }
 
 void tsr_control_server_free(struct tsr_control_server *srv)

@@ -135,9 +135,14 @@ int tsr_control_parse_request(const void *buf, size_t len, const int *fds,
 			      size_t *ret_need);
 
 /* Client.  Connects to the control socket of the store at store_dir: 0 and
- * the socket in *ret_sock.  -ENOENT when there is no store or no socket
- * there, -ECONNREFUSED when it is a dead daemon's; other negative errnos
- * as connect(2).  (The place to check who listens before sending.) */
+ * the socket in *ret_sock.  Before anything can be sent it checks who is
+ * listening: the store directory, the socket file and the process on the
+ * other end (SO_PEERCRED) must each belong to root or to the caller's
+ * effective uid, else -EPERM (the caller's terminal, working directory and
+ * typed input must not reach another user).  -ENOENT when there is no
+ * store or no socket there, -ECONNREFUSED when it is a dead daemon's,
+ * -ENOTSOCK when the file is not a socket; other negative errnos as
+ * connect(2). */
 int tsr_control_connect(const char *store_dir, int *ret_sock);
 /* Client.  Sends the command line argv[0..argc) with fds (stdin, stdout,
  * stderr, cwd) on sock and waits for its exit status: 0 and *ret_status.
