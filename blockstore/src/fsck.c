@@ -24,7 +24,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "layer.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 enum {
 	OBJ_IN_INDEX = 1,      /* the index has a record for it */

@@ -23,7 +23,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 struct object_ref {
 	uint8_t digest[TSR_DIGEST_LEN];

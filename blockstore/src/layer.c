@@ -9,7 +9,13 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "layer.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "object.h"
+#include "store_handle.h"
+#include "store_log.h"
+#include "util.h"
 
 /* Canonical serialization (FORMAT.md, "Layer id"):
  *   "TSRLAYR1" | be32 chunk_size | be32 0 | be64 size | parent[32] (zeros:
@@ -330,7 +336,7 @@ static int volume_is_child(const MDB_val *k, const MDB_val *v, void *arg)
 	       !memcmp(rec.parent.bytes, arg, TSR_DIGEST_LEN);
 }
 
-bool layer_has_children(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id)
+static bool layer_has_children(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id)
 {
 	/* A walk stops at the first child with 1; an error counts as a child
 	 * (refuse removal rather than orphan one). */

@@ -10,7 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "layer.h"
+#include "layer_build.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 static int grow(void **p, uint64_t *cap, uint64_t want, size_t elem)
 {

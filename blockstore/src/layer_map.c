@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "store_handle.h"
+#include "util.h"
 
 static void layer_map_free(struct layer_map *map)
 {

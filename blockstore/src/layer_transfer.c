@@ -10,7 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "layer.h"
+#include "layer_build.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "object.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
 
 struct tsr_layer_import {
 	struct tsr_store *store;

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "meta.h"
+#include "store_handle.h"
+#include "util.h"
 
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta",

@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "chunk_cache.h"
+#include "meta.h"
+#include "object.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "store_log.h"
 
 static int object_lookup(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 			 struct chunk_record *ret_rec)

@@ -18,7 +18,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
 
 static const uint8_t pack_magic[8] = { 'T', 'S', 'R', 'P', 'A', 'C', 'K', '1' };
 static const uint8_t object_magic[4] = { 'T', 'O', 'B', 'J' };
@@ -283,11 +287,8 @@ int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn)
 			return r;
 	}
 	if (new_entries) {
-		int pfd = openat(store->dir_fd, TSR_PACK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int r = pfd < 0 || fsync(pfd) < 0 ? -errno : 0;
+		int r = fsync_dir(store->dir_fd, TSR_PACK_DIR);
 
-		if (pfd >= 0)
-			close(pfd);
 		if (r)
 			return r;
 		for (uint32_t id = 1; id < store->npacks; id++)

@@ -5,7 +5,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,23 +14,15 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "chunk_cache.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 #define DEFAULT_CACHE_BYTES (256ull << 20)
 #define DEFAULT_MAP_BYTES (1ull << 40)
-
-static int sync_dir(int dirfd, const char *path)
-{
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 static int dir_is_empty(int dirfd)
 {
@@ -92,7 +83,7 @@ static int write_marker(int dirfd)
 	if (!r && renameat(dirfd, TSR_MARKER_FILE ".tmp", dirfd, TSR_MARKER_FILE) < 0)
 		r = -errno;
 	if (!r)
-		r = sync_dir(dirfd, ".");
+		r = fsync_dir(dirfd, ".");
 	return r;
 }
 
@@ -194,20 +185,6 @@ static int lock_store(int dirfd, int *ret_fd)
 	}
 	*ret_fd = fd;
 	return 0;
-}
-
-void store_log(struct tsr_store *store, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (store->log)
-		store->log(store->log_arg, line);
-	else
-		fprintf(stderr, "tessera: %s\n", line);
 }
 
 int tsr_store_owner(const char *dir)
