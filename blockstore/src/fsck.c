@@ -240,159 +240,156 @@ static int walk_pack(struct fsck *f, uint32_t id, uint64_t committed_len, uint8_
 	return 0;
 }
 
+struct pack_walk {
+	struct fsck *f;
+	uint8_t *chunk;
+};
+
+static int check_pack(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct pack_walk *w = arg;
+	struct fsck *f = w->f;
+	struct pack_record prec;
+	uint32_t id;
+
+	if (k->mv_size != 4 || pack_record_decode(v, &prec)) {
+		finding(f, "pack record damaged in the metadata");
+		f->st.unrepairable++;
+		return 0;
+	}
+	id = get_be32(k->mv_data);
+	if (id >= f->store->npacks) {
+		finding(f, "pack %08x: recorded but not opened", id);
+		f->st.unrepairable++;
+		return 0;
+	}
+	return walk_pack(f, id, prec.committed_len, w->chunk);
+}
+
 static int check_packs(struct fsck *f, uint8_t *chunk)
 {
-	struct tsr_store *store = f->store;
+	struct pack_walk w = { .f = f, .chunk = chunk };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r = meta_txn_begin(f->store, false, &txn);
 
-	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_PACKS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct pack_record prec;
-		uint32_t id;
-
-		if (k.mv_size != 4 || pack_record_decode(&v, &prec)) {
-			finding(f, "pack record damaged in the metadata");
-			f->st.unrepairable++;
-			continue;
-		}
-		id = get_be32(k.mv_data);
-		if (id >= store->npacks) {
-			finding(f, "pack %08x: recorded but not opened", id);
-			f->st.unrepairable++;
-			continue;
-		}
-		r = walk_pack(f, id, prec.committed_len, chunk);
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk(f->store, txn, DB_PACKS, NULL, 0, check_pack, &w);
 	mdb_txn_abort(txn);
 	return r;
 }
 
 /* ---- 2. index ---- */
 
+struct index_walk {
+	struct fsck *f;
+	uint8_t *chunk;
+	const struct tsr_progress *progress;
+	uint64_t done, total;
+};
+
+static int check_index_record(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct index_walk *w = arg;
+	struct fsck *f = w->f;
+	struct chunk_record rec;
+	struct obj_info *o;
+	char hex[TSR_ID_HEX_LEN + 1];
+	int r;
+
+	if (k->mv_size != TSR_DIGEST_LEN) {
+		finding(f, "index: a key of %zu bytes is not a digest", k->mv_size);
+		f->st.unrepairable++;
+		return 0;
+	}
+	o = obj_get(&f->objs, k->mv_data);
+	if (!o)
+		return -ENOMEM;
+	o->flags |= OBJ_IN_INDEX;
+	hex_of(k->mv_data, hex);
+	f->st.objects_checked++;
+	if (chunk_record_decode(v, &rec)) {
+		o->flags |= OBJ_RECORD_BAD;
+		f->st.damaged_objects++;
+		finding(f, "object %s: its index record is damaged", hex);
+		return 0;
+	}
+	/* The walk verified the copy at this location already. */
+	if ((o->flags & OBJ_COPY_FOUND) && o->good.pack_id == rec.pack_id &&
+	    o->good.offset == rec.offset && o->good.codec == rec.codec &&
+	    o->good.stored_len == rec.stored_len)
+		r = 0;
+	else
+		r = pack_read_object(f->store, k->mv_data, &rec, w->chunk);
+	if (r == -ENOMEM)
+		return r;
+	if (r) {
+		o->flags |= OBJ_RECORD_BAD;
+		f->st.damaged_objects++;
+		finding(f, "object %s: %s (pack %08x offset %llu)", hex,
+			r == -EBADMSG ? "header or digest mismatch" : "unreadable",
+			rec.pack_id, (unsigned long long)rec.offset);
+	}
+	o->stored_refs = rec.refcount;
+	if (w->progress && w->progress->update && (++w->done & 255) == 0)
+		w->progress->update(w->progress->arg, w->done, w->total);
+	return 0;
+}
+
 static int check_index(struct fsck *f, uint8_t *chunk, const struct tsr_progress *progress)
 {
 	struct tsr_store *store = f->store;
+	struct index_walk w = { .f = f, .chunk = chunk, .progress = progress };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t done = 0, total;
 	MDB_stat ms;
-	int r, rc;
+	int r;
 
 	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	total = mdb_stat(txn, store->dbi[DB_CHUNKS], &ms) == 0 ? ms.ms_entries : 0;
-	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct chunk_record rec;
-		struct obj_info *o;
-		char hex[TSR_ID_HEX_LEN + 1];
-
-		if (k.mv_size != TSR_DIGEST_LEN) {
-			finding(f, "index: a key of %zu bytes is not a digest", k.mv_size);
-			f->st.unrepairable++;
-			continue;
-		}
-		o = obj_get(&f->objs, k.mv_data);
-		if (!o) {
-			r = -ENOMEM;
-			break;
-		}
-		o->flags |= OBJ_IN_INDEX;
-		hex_of(k.mv_data, hex);
-		f->st.objects_checked++;
-		if (chunk_record_decode(&v, &rec)) {
-			o->flags |= OBJ_RECORD_BAD;
-			f->st.damaged_objects++;
-			finding(f, "object %s: its index record is damaged", hex);
-			continue;
-		}
-		/* The walk verified the copy at this location already. */
-		if ((o->flags & OBJ_COPY_FOUND) && o->good.pack_id == rec.pack_id &&
-		    o->good.offset == rec.offset && o->good.codec == rec.codec &&
-		    o->good.stored_len == rec.stored_len)
-			r = 0;
-		else
-			r = pack_read_object(store, k.mv_data, &rec, chunk);
-		if (r == -ENOMEM)
-			break;
-		if (r) {
-			o->flags |= OBJ_RECORD_BAD;
-			f->st.damaged_objects++;
-			finding(f, "object %s: %s (pack %08x offset %llu)", hex,
-				r == -EBADMSG ? "header or digest mismatch" : "unreadable",
-				rec.pack_id, (unsigned long long)rec.offset);
-			r = 0;
-		}
-		o->stored_refs = rec.refcount;
-		if (progress && progress->update && (++done & 255) == 0)
-			progress->update(progress->arg, done, total);
-	}
-	mdb_cursor_close(cur);
+	w.total = mdb_stat(txn, store->dbi[DB_CHUNKS], &ms) == 0 ? ms.ms_entries : 0;
+	r = meta_walk(store, txn, DB_CHUNKS, NULL, 0, check_index_record, &w);
 	mdb_txn_abort(txn);
 	return r;
 }
 
 /* ---- 3. layers ---- */
 
+struct layers_walk {
+	struct fsck *f;
+	size_t cap;
+};
+
+static int load_layer(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct layers_walk *w = arg;
+	struct fsck *f = w->f;
+	struct layer_info *l;
+
+	if (array_reserve(&f->layers, &w->cap, f->nlayers + 1, sizeof(*f->layers)))
+		return -ENOMEM;
+	l = &f->layers[f->nlayers];
+	memset(l, 0, sizeof(*l));
+	if (k->mv_size != TSR_DIGEST_LEN)
+		return 0;
+	memcpy(l->id.bytes, k->mv_data, TSR_DIGEST_LEN);
+	if (layer_record_decode(v, &l->rec)) {
+		char hex[TSR_ID_HEX_LEN + 1];
+
+		tsr_layer_id_to_hex(&l->id, hex);
+		finding(f, "layer %s: its record is damaged", hex);
+		l->damaged = true;
+		f->st.unrepairable++;
+	}
+	f->nlayers++;
+	return 0;
+}
+
 static int load_layers(struct fsck *f, MDB_txn *txn)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t cap = 0;
-	int rc;
+	struct layers_walk w = { .f = f };
 
-	rc = mdb_cursor_open(txn, f->store->dbi[DB_LAYERS], &cur);
-	if (rc)
-		return meta_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct layer_info *l;
-
-		if (f->nlayers == cap) {
-			void *p = realloc(f->layers, (cap = cap ? 2 * cap : 64) * sizeof(*f->layers));
-
-			if (!p) {
-				mdb_cursor_close(cur);
-				return -ENOMEM;
-			}
-			f->layers = p;
-		}
-		l = &f->layers[f->nlayers];
-		memset(l, 0, sizeof(*l));
-		if (k.mv_size != TSR_DIGEST_LEN)
-			continue;
-		memcpy(l->id.bytes, k.mv_data, TSR_DIGEST_LEN);
-		if (layer_record_decode(&v, &l->rec)) {
-			char hex[TSR_ID_HEX_LEN + 1];
-
-			tsr_layer_id_to_hex(&l->id, hex);
-			finding(f, "layer %s: its record is damaged", hex);
-			l->damaged = true;
-			f->st.unrepairable++;
-		}
-		f->nlayers++;
-	}
-	mdb_cursor_close(cur);
-	return 0;
+	return meta_walk(f->store, txn, DB_LAYERS, NULL, 0, load_layer, &w);
 }
 
 static struct layer_info *layer_find(struct fsck *f, const struct tsr_layer_id *id)
@@ -414,73 +411,83 @@ static struct layer_info *layer_find(struct fsck *f, const struct tsr_layer_id *
 	return NULL;
 }
 
+/* A walk callback's "stop here, no error" (meta_walk returns it as is). */
+#define WALK_STOP 1
+
+struct map_walk {
+	struct fsck *f;
+	struct layer_info *l;
+	const char *hex;
+	bool repair;
+	struct layer_entry *entries;
+	size_t n, cap;
+	uint64_t data;
+};
+
+static int check_map_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct map_walk *w = arg;
+	struct fsck *f = w->f;
+	struct layer_entry *e;
+	struct obj_info *o;
+
+	if (k->mv_size != TSR_DIGEST_LEN + 8)
+		return WALK_STOP;
+	if (array_reserve(&w->entries, &w->cap, w->n + 1, sizeof(*w->entries)))
+		return -ENOMEM;
+	e = &w->entries[w->n++];
+	e->index = get_be64((const uint8_t *)k->mv_data + TSR_DIGEST_LEN);
+	if (v->mv_size != TSR_DIGEST_LEN) {
+		finding(f, "layer %s: map entry for chunk %llu is damaged", w->hex,
+			(unsigned long long)e->index);
+		memset(e->digest, 0xff, TSR_DIGEST_LEN);
+		w->l->damaged = true;
+		return 0;
+	}
+	memcpy(e->digest, v->mv_data, TSR_DIGEST_LEN);
+	if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
+		return 0;
+	w->data++;
+	o = obj_get(&f->objs, e->digest);
+	if (!o)
+		return -ENOMEM;
+	o->refs++;
+	o->flags |= OBJ_REFERENCED;
+	if (!(o->flags & OBJ_IN_INDEX) || (o->flags & OBJ_RECORD_BAD)) {
+		char ohex[TSR_ID_HEX_LEN + 1];
+		bool fixable = w->repair && (o->flags & OBJ_COPY_FOUND);
+
+		hex_of(e->digest, ohex);
+		finding(f, "object %s: %s, used by layer %s at chunk %llu%s", ohex,
+			(o->flags & OBJ_IN_INDEX) ? "damaged" : "missing from the index",
+			w->hex, (unsigned long long)e->index,
+			fixable ? " (an intact copy exists in the packs)" : "");
+		if (!fixable)
+			w->l->damaged = true;
+	}
+	return 0;
+}
+
 static int check_layer_map(struct fsck *f, MDB_txn *txn, struct layer_info *l, bool repair,
 			   MDB_txn *wtxn)
 {
 	struct tsr_store *store = f->store;
-	struct layer_entry *entries = NULL;
-	uint64_t n = 0, cap = 0, data = 0;
 	char hex[TSR_ID_HEX_LEN + 1];
+	struct map_walk w = { .f = f, .l = l, .hex = hex, .repair = repair };
+	struct layer_entry *entries;
+	size_t n;
+	uint64_t data;
 	struct tsr_layer_id computed;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, r = 0;
+	int r;
 
 	tsr_layer_id_to_hex(&l->id, hex);
-	rc = mdb_cursor_open(txn, store->dbi[DB_LAYER_CHUNKS], &cur);
-	if (rc)
-		return meta_err(rc);
-	k = (MDB_val){ .mv_size = TSR_DIGEST_LEN, .mv_data = l->id.bytes };
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct layer_entry *e;
-		struct obj_info *o;
-
-		if (k.mv_size != TSR_DIGEST_LEN + 8 || memcmp(k.mv_data, l->id.bytes, TSR_DIGEST_LEN))
-			break;
-		if (n == cap) {
-			void *p = realloc(entries, (cap = cap ? 2 * cap : 256) * sizeof(*entries));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			entries = p;
-		}
-		e = &entries[n++];
-		e->index = get_be64((const uint8_t *)k.mv_data + TSR_DIGEST_LEN);
-		if (v.mv_size != TSR_DIGEST_LEN) {
-			finding(f, "layer %s: map entry for chunk %llu is damaged", hex,
-				(unsigned long long)e->index);
-			memset(e->digest, 0xff, TSR_DIGEST_LEN);
-			l->damaged = true;
-			continue;
-		}
-		memcpy(e->digest, v.mv_data, TSR_DIGEST_LEN);
-		if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
-			continue;
-		data++;
-		o = obj_get(&f->objs, e->digest);
-		if (!o) {
-			r = -ENOMEM;
-			break;
-		}
-		o->refs++;
-		o->flags |= OBJ_REFERENCED;
-		if (!(o->flags & OBJ_IN_INDEX) || (o->flags & OBJ_RECORD_BAD)) {
-			char ohex[TSR_ID_HEX_LEN + 1];
-			bool fixable = repair && (o->flags & OBJ_COPY_FOUND);
-
-			hex_of(e->digest, ohex);
-			finding(f, "object %s: %s, used by layer %s at chunk %llu%s", ohex,
-				(o->flags & OBJ_IN_INDEX) ? "damaged" : "missing from the index",
-				hex, (unsigned long long)e->index,
-				fixable ? " (an intact copy exists in the packs)" : "");
-			if (!fixable)
-				l->damaged = true;
-		}
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk(store, txn, DB_LAYER_CHUNKS, l->id.bytes, TSR_DIGEST_LEN, check_map_entry,
+		      &w);
+	if (r == WALK_STOP)
+		r = 0;
+	entries = w.entries;
+	n = w.n;
+	data = w.data;
 	if (r)
 		goto out;
 	if (!l->damaged || n) {
@@ -621,114 +628,128 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 
 /* ---- 5. volumes and names ---- */
 
+struct states_walk {
+	struct fsck *f;
+	const char *name;
+	uint64_t nchunks;
+	bool damaged;
+};
+
+static int check_volume_state(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct states_walk *w = arg;
+	uint64_t idx;
+
+	if (k->mv_size != 16)
+		return WALK_STOP;
+	idx = get_be64((const uint8_t *)k->mv_data + 8);
+	if (idx >= w->nchunks || v->mv_size != 1 ||
+	    (*(uint8_t *)v->mv_data != CHUNK_PRESENT && *(uint8_t *)v->mv_data != CHUNK_ZEROED)) {
+		finding(w->f, "volume '%s': chunk state of chunk %llu is damaged", w->name,
+			(unsigned long long)idx);
+		w->damaged = true;
+	}
+	return 0;
+}
+
+struct volumes_walk {
+	struct fsck *f;
+	MDB_txn *txn;
+};
+
+static int check_volume(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct volumes_walk *vw = arg;
+	struct fsck *f = vw->f;
+	struct tsr_store *store = f->store;
+	struct volume_record rec;
+	struct tsr_layer_id culprit;
+	char path[64], chex[TSR_ID_HEX_LEN + 1];
+	struct states_walk sw = { .f = f };
+	uint64_t id;
+	uint8_t prefix[8];
+	MDB_val nv;
+	struct stat st;
+	bool damaged = false;
+
+	if (k->mv_size != 8 || volume_record_decode(v, &rec)) {
+		finding(f, "volume record damaged in the metadata");
+		f->st.damaged_volumes++;
+		f->st.unrepairable++;
+		return 0;
+	}
+	id = get_be64(k->mv_data);
+	if (meta_get(store, vw->txn, DB_VOLUME_NAMES, rec.name, strlen(rec.name), &nv) ||
+	    nv.mv_size != 8 || get_be64(nv.mv_data) != id) {
+		finding(f, "volume '%s': its name does not lead to it", rec.name);
+		damaged = true;
+	}
+	if (rec.has_parent && !layer_find(f, &rec.parent)) {
+		tsr_layer_id_to_hex(&rec.parent, chex);
+		finding(f, "volume '%s': its parent layer %s does not exist", rec.name, chex);
+		damaged = true;
+	} else if (rec.has_parent && chain_damaged(f, &rec.parent, &culprit)) {
+		tsr_layer_id_to_hex(&culprit, chex);
+		finding(f, "volume '%s': reads through damaged layer %s", rec.name, chex);
+		damaged = true;
+	}
+	volume_data_path(id, path, sizeof(path));
+	if (fstatat(store->dir_fd, path, &st, 0) < 0 || (uint64_t)st.st_size != rec.size) {
+		finding(f, "volume '%s': data file %s is missing or not %llu bytes", rec.name,
+			path, (unsigned long long)rec.size);
+		damaged = true;
+	}
+	sw.name = rec.name;
+	sw.nchunks = (rec.size + store->chunk_size - 1) >> store->chunk_shift;
+	put_be64(prefix, id);
+	/* A failed walk of the states is not a finding of its own: what it
+	 * could read was checked. */
+	meta_walk(store, vw->txn, DB_VOLUME_CHUNKS, prefix, sizeof(prefix), check_volume_state,
+		  &sw);
+	if (damaged || sw.damaged) {
+		f->st.damaged_volumes++;
+		f->st.unrepairable++;
+	}
+	return 0;
+}
+
 static int check_volumes(struct fsck *f, MDB_txn *txn)
 {
-	struct tsr_store *store = f->store;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	struct volumes_walk w = { .f = f, .txn = txn };
 
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUMES], &cur);
-	if (rc)
-		return meta_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct volume_record rec;
-		struct tsr_layer_id culprit;
-		char path[64], chex[TSR_ID_HEX_LEN + 1];
-		uint64_t id, nchunks;
-		uint8_t prefix[8];
-		MDB_cursor *sc;
-		MDB_val sk, sv, nv;
-		struct stat st;
-		bool damaged = false;
+	return meta_walk(f->store, txn, DB_VOLUMES, NULL, 0, check_volume, &w);
+}
 
-		if (k.mv_size != 8 || volume_record_decode(&v, &rec)) {
-			finding(f, "volume record damaged in the metadata");
-			f->st.damaged_volumes++;
-			f->st.unrepairable++;
-			continue;
-		}
-		id = get_be64(k.mv_data);
-		if (meta_get(store, txn, DB_VOLUME_NAMES, rec.name, strlen(rec.name), &nv) ||
-		    nv.mv_size != 8 || get_be64(nv.mv_data) != id) {
-			finding(f, "volume '%s': its name does not lead to it", rec.name);
-			damaged = true;
-		}
-		if (rec.has_parent && !layer_find(f, &rec.parent)) {
-			tsr_layer_id_to_hex(&rec.parent, chex);
-			finding(f, "volume '%s': its parent layer %s does not exist", rec.name, chex);
-			damaged = true;
-		} else if (rec.has_parent && chain_damaged(f, &rec.parent, &culprit)) {
-			tsr_layer_id_to_hex(&culprit, chex);
-			finding(f, "volume '%s': reads through damaged layer %s", rec.name, chex);
-			damaged = true;
-		}
-		volume_data_path(id, path, sizeof(path));
-		if (fstatat(store->dir_fd, path, &st, 0) < 0 || (uint64_t)st.st_size != rec.size) {
-			finding(f, "volume '%s': data file %s is missing or not %llu bytes", rec.name,
-				path, (unsigned long long)rec.size);
-			damaged = true;
-		}
-		nchunks = (rec.size + store->chunk_size - 1) >> store->chunk_shift;
-		put_be64(prefix, id);
-		if (mdb_cursor_open(txn, store->dbi[DB_VOLUME_CHUNKS], &sc) == 0) {
-			int src;
+struct names_walk {
+	struct fsck *f;
+	MDB_txn *wtxn;
+};
 
-			sk = (MDB_val){ .mv_size = 8, .mv_data = prefix };
-			for (src = mdb_cursor_get(sc, &sk, &sv, MDB_SET_RANGE); src == 0;
-			     src = mdb_cursor_get(sc, &sk, &sv, MDB_NEXT)) {
-				uint64_t idx;
+static int check_layer_name(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct names_walk *w = arg;
+	struct fsck *f = w->f;
+	struct tsr_layer_id id;
 
-				if (sk.mv_size != 16 || memcmp(sk.mv_data, prefix, 8))
-					break;
-				idx = get_be64((const uint8_t *)sk.mv_data + 8);
-				if (idx >= nchunks || sv.mv_size != 1 ||
-				    (*(uint8_t *)sv.mv_data != CHUNK_PRESENT &&
-				     *(uint8_t *)sv.mv_data != CHUNK_ZEROED)) {
-					finding(f, "volume '%s': chunk state of chunk %llu is damaged",
-						rec.name, (unsigned long long)idx);
-					damaged = true;
-				}
-			}
-			mdb_cursor_close(sc);
-		}
-		if (damaged) {
-			f->st.damaged_volumes++;
-			f->st.unrepairable++;
-		}
+	if (v->mv_size == TSR_DIGEST_LEN) {
+		memcpy(id.bytes, v->mv_data, TSR_DIGEST_LEN);
+		if (layer_find(f, &id))
+			return 0;
 	}
-	mdb_cursor_close(cur);
+	finding(f, "layer name '%.*s' points at no layer", (int)k->mv_size,
+		(const char *)k->mv_data);
+	if (w->wtxn && meta_del(f->store, w->wtxn, DB_LAYER_NAMES, k->mv_data, k->mv_size) == 0)
+		f->st.repaired++;
+	else
+		f->st.unrepairable++;
 	return 0;
 }
 
 static int check_layer_names(struct fsck *f, MDB_txn *txn, MDB_txn *wtxn)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc;
+	struct names_walk w = { .f = f, .wtxn = wtxn };
 
-	rc = mdb_cursor_open(txn, f->store->dbi[DB_LAYER_NAMES], &cur);
-	if (rc)
-		return meta_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct tsr_layer_id id;
-
-		if (v.mv_size == TSR_DIGEST_LEN) {
-			memcpy(id.bytes, v.mv_data, TSR_DIGEST_LEN);
-			if (layer_find(f, &id))
-				continue;
-		}
-		finding(f, "layer name '%.*s' points at no layer", (int)k.mv_size,
-			(const char *)k.mv_data);
-		if (wtxn && meta_del(f->store, wtxn, DB_LAYER_NAMES, k.mv_data, k.mv_size) == 0)
-			f->st.repaired++;
-		else
-			f->st.unrepairable++;
-	}
-	mdb_cursor_close(cur);
-	return 0;
+	return meta_walk(f->store, txn, DB_LAYER_NAMES, NULL, 0, check_layer_name, &w);
 }
 
 int tsr_store_fsck(struct tsr_store *store, unsigned flags,

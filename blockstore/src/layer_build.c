@@ -18,23 +18,6 @@
 #include "util.h"
 #include "volume_internal.h"
 
-static int grow(void **p, uint64_t *cap, uint64_t want, size_t elem)
-{
-	void *n;
-	uint64_t c = *cap ? *cap : 256;
-
-	if (want <= *cap)
-		return 0;
-	while (c < want)
-		c *= 2;
-	n = realloc(*p, c * elem);
-	if (!n)
-		return -ENOMEM;
-	*p = n;
-	*cap = c;
-	return 0;
-}
-
 /* Open addressing over digests, grows at half full.  Returns the slot of
  * d, or of the empty slot where it belongs. */
 static size_t digest_set_slot(const struct digest_set *s, const uint8_t *d)
@@ -99,7 +82,7 @@ void digest_set_free(struct digest_set *s)
 int layer_build_entry(struct layer_build *b, uint64_t index, const uint8_t *digest)
 {
 	struct layer_entry *e;
-	int r = grow((void **)&b->entries, &b->cap_entries, b->nentries + 1, sizeof(*b->entries));
+	int r = array_reserve(&b->entries, &b->cap_entries, b->nentries + 1, sizeof(*b->entries));
 
 	if (r)
 		return r;
@@ -124,7 +107,7 @@ int layer_build_object(struct tsr_store *store, struct layer_build *b,
 
 	if (r || !added)
 		return r;
-	r = grow((void **)&b->new_objs, &b->cap_new, b->nnew + 1, sizeof(*b->new_objs));
+	r = array_reserve(&b->new_objs, &b->cap_new, b->nnew + 1, sizeof(*b->new_objs));
 	if (r)
 		return r;
 	o = &b->new_objs[b->nnew];

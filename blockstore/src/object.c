@@ -10,6 +10,7 @@
 #include "pack.h"
 #include "store_handle.h"
 #include "store_log.h"
+#include "util.h"
 
 static int object_lookup(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 			 struct chunk_record *ret_rec)
@@ -105,12 +106,9 @@ void object_report_damage(struct tsr_store *store, const uint8_t digest[TSR_DIGE
 	for (size_t i = 0; i < store->ndamaged && !seen; i++)
 		seen = !memcmp(store->damaged[i], digest, TSR_DIGEST_LEN);
 	if (!seen) {
-		void *p = realloc(store->damaged, (store->ndamaged + 1) * TSR_DIGEST_LEN);
-
-		if (p) {
-			store->damaged = p;
+		if (array_reserve(&store->damaged, &store->damaged_cap, store->ndamaged + 1,
+				  TSR_DIGEST_LEN) == 0)
 			memcpy(store->damaged[store->ndamaged++], digest, TSR_DIGEST_LEN);
-		}
 	}
 	pthread_mutex_unlock(&store->damage_lock);
 	if (seen)
