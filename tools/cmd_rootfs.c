@@ -124,7 +124,7 @@ static bool is_hex(const char *s, size_t min, size_t max)
 /*
  * Finds a layer through the FUSE tree at fuse_mnt as tsr_layer_resolve
  * does: a name first, then a full id or a unique id prefix.  1 and the id
- * (64 hex digits), 0 when none matches, or CLI_FAIL-worthy -ENOTUNIQ with
+ * (64 hex digits), 0 when none matches, or CLI_FAIL-worthy TSR_ERR_AMBIGUOUS with
  * the candidates in *ret_list.
  */
 static int find_layer(const char *fuse_mnt, const char *spec,
@@ -177,7 +177,7 @@ static int find_layer(const char *fuse_mnt, const char *spec,
 	}
 	closedir(d);
 	if (count > 1)
-		return -ENOTUNIQ;
+		return TSR_ERR_AMBIGUOUS;
 	return count;
 }
 
@@ -254,7 +254,7 @@ static int resolve_rootfs(const char *fuse_mnt, const char *spec,
 		if (want_layer)
 			layer = find_layer(fuse_mnt, name, id, &list);
 	}
-	if (layer == -ENOTUNIQ && !vol && !image) {
+	if (layer == TSR_ERR_AMBIGUOUS && !vol && !image) {
 		cli_err("mount: layer '%s': ambiguous, matches %s", name,
 			cli_str_get(&list, "more than one layer"));
 		cli_str_free(&list);
@@ -323,7 +323,7 @@ static int detect_fs(const char *spec, const char *dev, struct tsr_fs_info *fs)
 	case -ENOMEDIUM:
 		cli_err("mount: %s holds no filesystem", spec);
 		return CLI_FAIL;
-	case -ENOTUNIQ:
+	case TSR_ERR_AMBIGUOUS:
 		cli_err("mount: %s holds more than one filesystem signature "
 			"(see 'wipefs %s')", spec, dev);
 		return CLI_FAIL;

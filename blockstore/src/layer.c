@@ -169,7 +169,7 @@ int tsr_layer_resolve(struct tsr_store *store, const char *spec, struct tsr_laye
 		*ret_id = s.by_id;
 		return 0;
 	}
-	return s.ids ? -ENOTUNIQ : -ENOENT;
+	return s.ids ? TSR_ERR_AMBIGUOUS : -ENOENT;
 }
 
 int tsr_layer_stat(struct tsr_store *store, const struct tsr_layer_id *id,

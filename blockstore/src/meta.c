@@ -43,7 +43,7 @@ int meta_err(int rc)
 		return -EAGAIN;
 	case MDB_VERSION_MISMATCH:
 	case MDB_INVALID:
-		return -EPROTONOSUPPORT;
+		return TSR_ERR_VERSION;
 	default:
 		if (rc > 0)
 			return -rc;
@@ -93,7 +93,7 @@ int meta_open(struct tsr_store *store, const char *path, uint64_t map_bytes, boo
 fail:
 	mdb_env_close(store->env);
 	store->env = NULL;
-	return rc == MDB_NOTFOUND ? -ENOTCONN : meta_err(rc);
+	return rc == MDB_NOTFOUND ? TSR_ERR_NOT_STORE : meta_err(rc);
 }
 
 void meta_close(struct tsr_store *store)

@@ -72,7 +72,7 @@ struct volume_record {
 
 /* An LMDB return code as 0 or a negative errno: MDB_NOTFOUND -ENOENT,
  * MDB_KEYEXIST -EEXIST, MDB_MAP_FULL -EXFULL, MDB_{READERS,TXN,DBS}_FULL
- * -EAGAIN, MDB_VERSION_MISMATCH and MDB_INVALID -EPROTONOSUPPORT, a
+ * -EAGAIN, MDB_VERSION_MISMATCH and MDB_INVALID TSR_ERR_VERSION, a
  * positive errno negated, any other MDB_* code -EIO. */
 int meta_err(int rc);
 int meta_open(struct tsr_store *store, const char *path, uint64_t map_bytes, bool create);

@@ -55,14 +55,14 @@ static int read_marker(int dirfd, unsigned *ret_version)
 	unsigned v;
 
 	if (fd < 0)
-		return errno == ENOENT ? -ENOTCONN : -errno;
+		return errno == ENOENT ? TSR_ERR_NOT_STORE : -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
 	if (sscanf(buf, "tessera store\nformat %u", &v) != 1)
-		return -ENOTCONN;
+		return TSR_ERR_NOT_STORE;
 	*ret_version = v;
 	return 0;
 }
@@ -222,9 +222,9 @@ static int load_settings(struct tsr_store *store)
 		r = meta_get_u64(store, txn, "codec", &codec);
 	mdb_txn_abort(txn);
 	if (r)
-		return r == -ENOENT ? -ENOTCONN : r;
+		return r == -ENOENT ? TSR_ERR_NOT_STORE : r;
 	if (format != TSR_FORMAT_VERSION)
-		return -EPROTONOSUPPORT;
+		return TSR_ERR_VERSION;
 	if (chunk_size < TSR_CHUNK_SIZE_MIN || chunk_size > TSR_CHUNK_SIZE_MAX ||
 	    (chunk_size & (chunk_size - 1)) || codec > TSR_CODEC_ZSTD)
 		return -EBADMSG;
@@ -304,7 +304,7 @@ int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
 	if (r)
 		goto fail;
 	if (version != TSR_FORMAT_VERSION) {
-		r = -EPROTONOSUPPORT;
+		r = TSR_ERR_VERSION;
 		goto fail;
 	}
 	r = lock_store(store->dir_fd, &store->lock_fd);

@@ -17,15 +17,17 @@
 
 const char *tsr_strerror(int err)
 {
+	switch (err) {
+	case TSR_ERR_NOT_STORE:
+		return "not a tessera store";
+	case TSR_ERR_AMBIGUOUS:
+		return "ambiguous: more than one candidate matches";
+	case TSR_ERR_VERSION:
+		return "format version not supported by this tessera";
+	}
 	switch (-err) {
 	case 0:
 		return "success";
-	case ENOTUNIQ:
-		return "ambiguous: more than one layer matches";
-	case ENOTCONN:
-		return "not a tessera store";
-	case EPROTONOSUPPORT:
-		return "store format version not supported by this tessera";
 	case EXFULL:
 		return "the store's metadata map is full (open it with a larger map size)";
 	case EBADMSG:
