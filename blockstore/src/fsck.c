@@ -4,7 +4,8 @@
  * with TSR_FSCK_REPAIR, rebuilds what the self-describing packs allow.
  *
  *  1. every pack is walked header by header; each intact object (header
- *     CRC, then decompressed bytes against the digest) is a known copy;
+ *     CRC, then decompressed bytes against the digest) is a known copy
+ *     (fsck_packs.c);
  *  2. every index record must decode and point at an intact copy of its
  *     object;
  *  3. every layer record must decode, name an existing parent, and its
@@ -16,268 +17,17 @@
  * Runs under commit_lock: no commit or gc changes the store meanwhile.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
-#include "codec.h"
+#include "fsck.h"
 #include "layer.h"
 #include "meta.h"
 #include "pack.h"
 #include "store_handle.h"
 #include "util.h"
 #include "volume_internal.h"
-
-enum {
-	OBJ_IN_INDEX = 1,      /* the index has a record for it */
-	OBJ_RECORD_BAD = 2,    /* the record does not point at an intact copy */
-	OBJ_COPY_FOUND = 4,    /* an intact copy was found walking the packs */
-	OBJ_REFERENCED = 8,    /* some layer entry names it */
-};
-
-struct obj_info {
-	uint8_t digest[TSR_DIGEST_LEN];
-	uint8_t flags;
-	uint64_t refs;               /* layer entries naming it */
-	uint64_t stored_refs;        /* the refcount its index record holds */
-	struct chunk_record good;    /* an intact copy (OBJ_COPY_FOUND) */
-};
-
-struct obj_table {
-	struct obj_info *v;
-	size_t cap, count;
-};
-
-struct layer_info {
-	struct tsr_layer_id id;
-	struct layer_record rec;
-	bool damaged;                /* its own map or record is damaged */
-};
-
-struct fsck {
-	struct tsr_store *store;
-	unsigned flags;
-	void (*report)(void *arg, const char *line);
-	void *arg;
-	struct tsr_fsck_stats st;
-	uint64_t findings;           /* lines reported as damage */
-	struct obj_table objs;
-	struct layer_info *layers;
-	size_t nlayers;
-};
-
-static void vreport(struct fsck *f, const char *fmt, va_list ap)
-{
-	char line[1024];
-
-	vsnprintf(line, sizeof(line), fmt, ap);
-	if (f->report)
-		f->report(f->arg, line);
-}
-
-/* A line about damage (or its repair). */
-static void finding(struct fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void finding(struct fsck *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->findings++;
-	va_start(ap, fmt);
-	vreport(f, fmt, ap);
-	va_end(ap);
-}
-
-/* A line about something fsck did that was not damage. */
-static void note(struct fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct fsck *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(f, fmt, ap);
-	va_end(ap);
-}
-
-static void hex_of(const uint8_t *digest, char *out)
-{
-	struct tsr_layer_id id;
-
-	memcpy(id.bytes, digest, TSR_DIGEST_LEN);
-	tsr_layer_id_to_hex(&id, out);
-}
-
-/* Finds or adds digest; NULL only when out of memory. */
-static struct obj_info *obj_get(struct obj_table *t, const uint8_t *digest)
-{
-	size_t i;
-
-	if (2 * (t->count + 1) > t->cap) {
-		struct obj_table n = { .cap = t->cap ? 2 * t->cap : 1024 };
-
-		n.v = calloc(n.cap, sizeof(*n.v));
-		if (!n.v)
-			return NULL;
-		for (size_t j = 0; j < t->cap; j++) {
-			if (buf_is_zero(t->v[j].digest, TSR_DIGEST_LEN))
-				continue;
-			*obj_get(&n, t->v[j].digest) = t->v[j];
-		}
-		free(t->v);
-		*t = n;
-	}
-	memcpy(&i, digest, sizeof(i));
-	for (i &= t->cap - 1;; i = (i + 1) & (t->cap - 1)) {
-		struct obj_info *o = &t->v[i];
-
-		if (!memcmp(o->digest, digest, TSR_DIGEST_LEN))
-			return o;
-		if (buf_is_zero(o->digest, TSR_DIGEST_LEN)) {
-			memcpy(o->digest, digest, TSR_DIGEST_LEN);
-			t->count++;
-			return o;
-		}
-	}
-}
-
-/* ---- 1. packs ---- */
-
-static bool header_valid(const uint8_t *h)
-{
-	return !memcmp(h, "TOBJ", 4) && get_le32(h + 60) == (uint32_t)crc32(0, h, 60);
-}
-
-/* The offset of the next valid object header at or after pos, or end.
- * Holes (space gc punched) are skipped with SEEK_DATA; data is scanned a
- * window at a time for the header magic. */
-static uint64_t resync(int fd, uint64_t pos, uint64_t end)
-{
-	enum { WINDOW = 64 << 10 };
-	uint8_t *buf = malloc(WINDOW + OBJECT_HEADER_LEN);
-	uint64_t found = end;
-
-	while (buf && pos + OBJECT_HEADER_LEN <= end) {
-		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
-		size_t len;
-
-		if (data < 0)
-			break;
-		if ((uint64_t)data > pos)
-			pos = (uint64_t)data;
-		if (pos + OBJECT_HEADER_LEN > end)
-			break;
-		len = end - pos < WINDOW + OBJECT_HEADER_LEN ? (size_t)(end - pos)
-							     : WINDOW + OBJECT_HEADER_LEN;
-		if (pread_full(fd, buf, len, pos))
-			break;
-		for (size_t i = 0; i + OBJECT_HEADER_LEN <= len; i++) {
-			if (buf[i] == 'T' && header_valid(buf + i)) {
-				found = pos + i;
-				goto out;
-			}
-		}
-		pos += len - OBJECT_HEADER_LEN + 1;
-	}
-out:
-	free(buf);
-	return found;
-}
-
-static int walk_pack(struct fsck *f, uint32_t id, uint64_t committed_len, uint8_t *chunk)
-{
-	struct tsr_store *store = f->store;
-	int fd = store->packs[id].fd;
-	uint8_t hdr[OBJECT_HEADER_LEN];
-	uint64_t off = PACK_HEADER_LEN;
-	struct stat st;
-	uint64_t end;
-
-	if (fd < 0) {
-		finding(f, "pack %08x: file missing; every object in it is lost", id);
-		f->st.unrepairable++;
-		return 0;
-	}
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	end = (uint64_t)st.st_size < committed_len ? (uint64_t)st.st_size : committed_len;
-	if ((uint64_t)st.st_size < committed_len) {
-		finding(f, "pack %08x: truncated to %llu bytes, metadata expects %llu", id,
-			(unsigned long long)st.st_size, (unsigned long long)committed_len);
-		f->st.unrepairable++;
-	}
-	while (off + OBJECT_HEADER_LEN <= end) {
-		struct chunk_record rec;
-		uint32_t raw, stored;
-		struct obj_info *o;
-
-		if (pread_full(fd, hdr, sizeof(hdr), off))
-			break;
-		raw = get_le32(hdr + 8);
-		stored = get_le32(hdr + 12);
-		if (!header_valid(hdr) || raw != store->chunk_size || stored > codec_bound(raw) ||
-		    stored > end - off - OBJECT_HEADER_LEN) {
-			/* Space gc reclaimed, or a damaged header. */
-			off = resync(fd, off + 1, end);
-			continue;
-		}
-		rec = (struct chunk_record){ .pack_id = id, .codec = hdr[5], .offset = off,
-					     .stored_len = stored, .raw_len = raw };
-		if (pack_read_object(store, hdr + 16, &rec, chunk) == 0) {
-			o = obj_get(&f->objs, hdr + 16);
-			if (!o)
-				return -ENOMEM;
-			if (!(o->flags & OBJ_COPY_FOUND)) {
-				o->flags |= OBJ_COPY_FOUND;
-				o->good = rec;
-			}
-			f->st.bytes_checked += raw;
-		}
-		off += OBJECT_HEADER_LEN + stored;
-	}
-	return 0;
-}
-
-struct pack_walk {
-	struct fsck *f;
-	uint8_t *chunk;
-};
-
-static int check_pack(const MDB_val *k, const MDB_val *v, void *arg)
-{
-	struct pack_walk *w = arg;
-	struct fsck *f = w->f;
-	struct pack_record prec;
-	uint32_t id;
-
-	if (k->mv_size != 4 || pack_record_decode(v, &prec)) {
-		finding(f, "pack record damaged in the metadata");
-		f->st.unrepairable++;
-		return 0;
-	}
-	id = get_be32(k->mv_data);
-	if (id >= f->store->npacks) {
-		finding(f, "pack %08x: recorded but not opened", id);
-		f->st.unrepairable++;
-		return 0;
-	}
-	return walk_pack(f, id, prec.committed_len, w->chunk);
-}
-
-static int check_packs(struct fsck *f, uint8_t *chunk)
-{
-	struct pack_walk w = { .f = f, .chunk = chunk };
-	MDB_txn *txn;
-	int r = meta_txn_begin(f->store, false, &txn);
-
-	if (r)
-		return r;
-	r = meta_walk(f->store, txn, DB_PACKS, NULL, 0, check_pack, &w);
-	mdb_txn_abort(txn);
-	return r;
-}
 
 /* ---- 2. index ---- */
 
@@ -298,20 +48,20 @@ static int check_index_record(const MDB_val *k, const MDB_val *v, void *arg)
 	int r;
 
 	if (k->mv_size != TSR_DIGEST_LEN) {
-		finding(f, "index: a key of %zu bytes is not a digest", k->mv_size);
+		fsck_finding(f, "index: a key of %zu bytes is not a digest", k->mv_size);
 		f->st.unrepairable++;
 		return 0;
 	}
-	o = obj_get(&f->objs, k->mv_data);
+	o = fsck_obj_get(&f->objs, k->mv_data);
 	if (!o)
 		return -ENOMEM;
 	o->flags |= OBJ_IN_INDEX;
-	hex_of(k->mv_data, hex);
+	fsck_hex(k->mv_data, hex);
 	f->st.objects_checked++;
 	if (chunk_record_decode(v, &rec)) {
 		o->flags |= OBJ_RECORD_BAD;
 		f->st.damaged_objects++;
-		finding(f, "object %s: its index record is damaged", hex);
+		fsck_finding(f, "object %s: its index record is damaged", hex);
 		return 0;
 	}
 	/* The walk verified the copy at this location already. */
@@ -326,7 +76,7 @@ static int check_index_record(const MDB_val *k, const MDB_val *v, void *arg)
 	if (r) {
 		o->flags |= OBJ_RECORD_BAD;
 		f->st.damaged_objects++;
-		finding(f, "object %s: %s (pack %08x offset %llu)", hex,
+		fsck_finding(f, "object %s: %s (pack %08x offset %llu)", hex,
 			r == -EBADMSG ? "header or digest mismatch" : "unreadable",
 			rec.pack_id, (unsigned long long)rec.offset);
 	}
@@ -377,7 +127,7 @@ static int load_layer(const MDB_val *k, const MDB_val *v, void *arg)
 		char hex[TSR_ID_HEX_LEN + 1];
 
 		tsr_layer_id_to_hex(&l->id, hex);
-		finding(f, "layer %s: its record is damaged", hex);
+		fsck_finding(f, "layer %s: its record is damaged", hex);
 		l->damaged = true;
 		f->st.unrepairable++;
 	}
@@ -438,7 +188,7 @@ static int check_map_entry(const MDB_val *k, const MDB_val *v, void *arg)
 	e = &w->entries[w->n++];
 	e->index = get_be64((const uint8_t *)k->mv_data + TSR_DIGEST_LEN);
 	if (v->mv_size != TSR_DIGEST_LEN) {
-		finding(f, "layer %s: map entry for chunk %llu is damaged", w->hex,
+		fsck_finding(f, "layer %s: map entry for chunk %llu is damaged", w->hex,
 			(unsigned long long)e->index);
 		memset(e->digest, 0xff, TSR_DIGEST_LEN);
 		w->l->damaged = true;
@@ -448,7 +198,7 @@ static int check_map_entry(const MDB_val *k, const MDB_val *v, void *arg)
 	if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
 		return 0;
 	w->data++;
-	o = obj_get(&f->objs, e->digest);
+	o = fsck_obj_get(&f->objs, e->digest);
 	if (!o)
 		return -ENOMEM;
 	o->refs++;
@@ -457,8 +207,8 @@ static int check_map_entry(const MDB_val *k, const MDB_val *v, void *arg)
 		char ohex[TSR_ID_HEX_LEN + 1];
 		bool fixable = w->repair && (o->flags & OBJ_COPY_FOUND);
 
-		hex_of(e->digest, ohex);
-		finding(f, "object %s: %s, used by layer %s at chunk %llu%s", ohex,
+		fsck_hex(e->digest, ohex);
+		fsck_finding(f, "object %s: %s, used by layer %s at chunk %llu%s", ohex,
 			(o->flags & OBJ_IN_INDEX) ? "damaged" : "missing from the index",
 			w->hex, (unsigned long long)e->index,
 			fixable ? " (an intact copy exists in the packs)" : "");
@@ -496,13 +246,13 @@ static int check_layer_map(struct fsck *f, MDB_txn *txn, struct layer_info *l, b
 		if (r)
 			goto out;
 		if (memcmp(computed.bytes, l->id.bytes, TSR_DIGEST_LEN)) {
-			finding(f, "layer %s: its map does not hash to its id", hex);
+			fsck_finding(f, "layer %s: its map does not hash to its id", hex);
 			l->damaged = true;
 			f->st.unrepairable++;
 		}
 	}
 	if (l->rec.entries != n || l->rec.data_chunks != data) {
-		finding(f, "layer %s: record counts %llu entries, map has %llu", hex,
+		fsck_finding(f, "layer %s: record counts %llu entries, map has %llu", hex,
 			(unsigned long long)l->rec.entries, (unsigned long long)n);
 		if (repair) {
 			uint8_t val[LAYER_RECORD_LEN];
@@ -521,7 +271,7 @@ static int check_layer_map(struct fsck *f, MDB_txn *txn, struct layer_info *l, b
 		char phex[TSR_ID_HEX_LEN + 1];
 
 		tsr_layer_id_to_hex(&l->rec.parent, phex);
-		finding(f, "layer %s: its parent %s does not exist", hex, phex);
+		fsck_finding(f, "layer %s: its parent %s does not exist", hex, phex);
 		l->damaged = true;
 		f->st.unrepairable++;
 	}
@@ -565,11 +315,11 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 
 		if (!o->flags)
 			continue;
-		hex_of(o->digest, hex);
+		fsck_hex(o->digest, hex);
 		if (bad) {
 			if (!(o->flags & OBJ_COPY_FOUND)) {
 				if (o->flags & OBJ_REFERENCED) {
-					finding(f, "object %s: no intact copy in any pack: cannot repair",
+					fsck_finding(f, "object %s: no intact copy in any pack: cannot repair",
 						hex);
 					f->st.unrepairable++;
 				} else if (wtxn) {
@@ -592,7 +342,7 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 				     sizeof(val));
 			if (r)
 				return r;
-			finding(f, "object %s: index record rebuilt from pack %08x offset %llu", hex,
+			fsck_finding(f, "object %s: index record rebuilt from pack %08x offset %llu", hex,
 				rec.pack_id, (unsigned long long)rec.offset);
 			f->st.repaired++;
 			continue;
@@ -600,7 +350,7 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 		if (!(o->flags & OBJ_IN_INDEX) || o->stored_refs == o->refs)
 			continue;
 		f->st.refcount_errors++;
-		finding(f, "object %s: refcount %llu, but %llu layer entries use it", hex,
+		fsck_finding(f, "object %s: refcount %llu, but %llu layer entries use it", hex,
 			(unsigned long long)o->stored_refs, (unsigned long long)o->refs);
 		if (!wtxn) {
 			f->st.unrepairable++;
@@ -645,7 +395,7 @@ static int check_volume_state(const MDB_val *k, const MDB_val *v, void *arg)
 	idx = get_be64((const uint8_t *)k->mv_data + 8);
 	if (idx >= w->nchunks || v->mv_size != 1 ||
 	    (*(uint8_t *)v->mv_data != CHUNK_PRESENT && *(uint8_t *)v->mv_data != CHUNK_ZEROED)) {
-		finding(w->f, "volume '%s': chunk state of chunk %llu is damaged", w->name,
+		fsck_finding(w->f, "volume '%s': chunk state of chunk %llu is damaged", w->name,
 			(unsigned long long)idx);
 		w->damaged = true;
 	}
@@ -673,7 +423,7 @@ static int check_volume(const MDB_val *k, const MDB_val *v, void *arg)
 	bool damaged = false;
 
 	if (k->mv_size != 8 || volume_record_decode(v, &rec)) {
-		finding(f, "volume record damaged in the metadata");
+		fsck_finding(f, "volume record damaged in the metadata");
 		f->st.damaged_volumes++;
 		f->st.unrepairable++;
 		return 0;
@@ -681,21 +431,21 @@ static int check_volume(const MDB_val *k, const MDB_val *v, void *arg)
 	id = get_be64(k->mv_data);
 	if (meta_get(store, vw->txn, DB_VOLUME_NAMES, rec.name, strlen(rec.name), &nv) ||
 	    nv.mv_size != 8 || get_be64(nv.mv_data) != id) {
-		finding(f, "volume '%s': its name does not lead to it", rec.name);
+		fsck_finding(f, "volume '%s': its name does not lead to it", rec.name);
 		damaged = true;
 	}
 	if (rec.has_parent && !layer_find(f, &rec.parent)) {
 		tsr_layer_id_to_hex(&rec.parent, chex);
-		finding(f, "volume '%s': its parent layer %s does not exist", rec.name, chex);
+		fsck_finding(f, "volume '%s': its parent layer %s does not exist", rec.name, chex);
 		damaged = true;
 	} else if (rec.has_parent && chain_damaged(f, &rec.parent, &culprit)) {
 		tsr_layer_id_to_hex(&culprit, chex);
-		finding(f, "volume '%s': reads through damaged layer %s", rec.name, chex);
+		fsck_finding(f, "volume '%s': reads through damaged layer %s", rec.name, chex);
 		damaged = true;
 	}
 	volume_data_path(id, path, sizeof(path));
 	if (fstatat(store->dir_fd, path, &st, 0) < 0 || (uint64_t)st.st_size != rec.size) {
-		finding(f, "volume '%s': data file %s is missing or not %llu bytes", rec.name,
+		fsck_finding(f, "volume '%s': data file %s is missing or not %llu bytes", rec.name,
 			path, (unsigned long long)rec.size);
 		damaged = true;
 	}
@@ -736,7 +486,7 @@ static int check_layer_name(const MDB_val *k, const MDB_val *v, void *arg)
 		if (layer_find(f, &id))
 			return 0;
 	}
-	finding(f, "layer name '%.*s' points at no layer", (int)k->mv_size,
+	fsck_finding(f, "layer name '%.*s' points at no layer", (int)k->mv_size,
 		(const char *)k->mv_data);
 	if (w->wtxn && meta_del(f->store, w->wtxn, DB_LAYER_NAMES, k->mv_data, k->mv_size) == 0)
 		f->st.repaired++;
@@ -767,9 +517,9 @@ int tsr_store_fsck(struct tsr_store *store, unsigned flags,
 	pthread_mutex_lock(&store->commit_lock);
 	if (mdb_reader_check(store->env, &dead) == 0 && dead > 0) {
 		f.st.stale_readers = (uint64_t)dead;
-		note(&f, "metadata: cleared %d reader slots left by dead processes", dead);
+		fsck_note(&f, "metadata: cleared %d reader slots left by dead processes", dead);
 	}
-	r = check_packs(&f, chunk);
+	r = fsck_check_packs(&f, chunk);
 	if (!r)
 		r = check_index(&f, chunk, progress);
 	if (!r)
@@ -793,7 +543,7 @@ int tsr_store_fsck(struct tsr_store *store, unsigned flags,
 		    chain_damaged(&f, &f.layers[i].rec.parent, &culprit)) {
 			tsr_layer_id_to_hex(&f.layers[i].id, hex);
 			tsr_layer_id_to_hex(&culprit, chex);
-			finding(&f, "layer %s: reads through damaged layer %s", hex, chex);
+			fsck_finding(&f, "layer %s: reads through damaged layer %s", hex, chex);
 			f.st.damaged_layers++;
 		}
 	}
