@@ -402,14 +402,15 @@ static int check_volume_state(const MDB_val *k, const MDB_val *v, void *arg)
 	return 0;
 }
 
-struct volumes_walk {
+/* A walk of fsck's that also reads or writes through another transaction. */
+struct txn_walk {
 	struct fsck *f;
 	MDB_txn *txn;
 };
 
 static int check_volume(const MDB_val *k, const MDB_val *v, void *arg)
 {
-	struct volumes_walk *vw = arg;
+	struct txn_walk *vw = arg;
 	struct fsck *f = vw->f;
 	struct tsr_store *store = f->store;
 	struct volume_record rec;
@@ -465,19 +466,14 @@ static int check_volume(const MDB_val *k, const MDB_val *v, void *arg)
 
 static int check_volumes(struct fsck *f, MDB_txn *txn)
 {
-	struct volumes_walk w = { .f = f, .txn = txn };
+	struct txn_walk w = { .f = f, .txn = txn };
 
 	return meta_walk(f->store, txn, DB_VOLUMES, NULL, 0, check_volume, &w);
 }
 
-struct names_walk {
-	struct fsck *f;
-	MDB_txn *wtxn;
-};
-
 static int check_layer_name(const MDB_val *k, const MDB_val *v, void *arg)
 {
-	struct names_walk *w = arg;
+	struct txn_walk *w = arg;
 	struct fsck *f = w->f;
 	struct tsr_layer_id id;
 
@@ -488,7 +484,7 @@ static int check_layer_name(const MDB_val *k, const MDB_val *v, void *arg)
 	}
 	fsck_finding(f, "layer name '%.*s' points at no layer", (int)k->mv_size,
 		(const char *)k->mv_data);
-	if (w->wtxn && meta_del(f->store, w->wtxn, DB_LAYER_NAMES, k->mv_data, k->mv_size) == 0)
+	if (w->txn && meta_del(f->store, w->txn, DB_LAYER_NAMES, k->mv_data, k->mv_size) == 0)
 		f->st.repaired++;
 	else
 		f->st.unrepairable++;
@@ -497,7 +493,7 @@ static int check_layer_name(const MDB_val *k, const MDB_val *v, void *arg)
 
 static int check_layer_names(struct fsck *f, MDB_txn *txn, MDB_txn *wtxn)
 {
-	struct names_walk w = { .f = f, .wtxn = wtxn };
+	struct txn_walk w = { .f = f, .txn = wtxn };
 
 	return meta_walk(f->store, txn, DB_LAYER_NAMES, NULL, 0, check_layer_name, &w);
 }
