@@ -307,7 +307,6 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 	for (size_t i = 0; i < f->objs.cap; i++) {
 		struct obj_info *o = &f->objs.v[i];
 		char hex[TSR_ID_HEX_LEN + 1];
-		uint8_t val[CHUNK_RECORD_LEN];
 		struct chunk_record rec;
 		bool bad = (o->flags & OBJ_RECORD_BAD) || ((o->flags & OBJ_REFERENCED) &&
 							    !(o->flags & OBJ_IN_INDEX));
@@ -337,9 +336,7 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 			}
 			rec = o->good;
 			rec.refcount = o->refs;
-			chunk_record_encode(&rec, val);
-			r = meta_put(f->store, wtxn, DB_CHUNKS, o->digest, TSR_DIGEST_LEN, val,
-				     sizeof(val));
+			r = chunk_record_put(f->store, wtxn, o->digest, &rec);
 			if (r)
 				return r;
 			fsck_finding(f, "object %s: index record rebuilt from pack %08x offset %llu", hex,
@@ -356,22 +353,14 @@ static int check_refcounts(struct fsck *f, MDB_txn *wtxn)
 			f->st.unrepairable++;
 			continue;
 		}
-		{
-			MDB_val v;
-
-			r = meta_get(f->store, wtxn, DB_CHUNKS, o->digest, TSR_DIGEST_LEN, &v);
-			if (!r)
-				r = chunk_record_decode(&v, &rec);
-			if (r)
-				return r;
-			rec.refcount = o->refs;
-			chunk_record_encode(&rec, val);
-			r = meta_put(f->store, wtxn, DB_CHUNKS, o->digest, TSR_DIGEST_LEN, val,
-				     sizeof(val));
-			if (r)
-				return r;
-			f->st.repaired++;
-		}
+		r = chunk_record_get(f->store, wtxn, o->digest, &rec);
+		if (r)
+			return r;
+		rec.refcount = o->refs;
+		r = chunk_record_put(f->store, wtxn, o->digest, &rec);
+		if (r)
+			return r;
+		f->st.repaired++;
 	}
 	return 0;
 }

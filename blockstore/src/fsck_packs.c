@@ -142,12 +142,6 @@ static int check_pack(const MDB_val *k, const MDB_val *v, void *arg)
 int fsck_check_packs(struct fsck *f, uint8_t *chunk)
 {
 	struct pack_walk w = { .f = f, .chunk = chunk };
-	MDB_txn *txn;
-	int r = meta_txn_begin(f->store, false, &txn);
 
-	if (r)
-		return r;
-	r = meta_walk(f->store, txn, DB_PACKS, NULL, 0, check_pack, &w);
-	mdb_txn_abort(txn);
-	return r;
+	return meta_walk(f->store, NULL, DB_PACKS, NULL, 0, check_pack, &w);
 }

@@ -199,13 +199,8 @@ static int compact_pack(struct tsr_store *store, uint32_t id, struct tsr_gc_stat
 	r = meta_txn_begin(store, true, &txn);
 	if (r)
 		goto rollback;
-	for (size_t i = 0; i < live.n && !r; i++) {
-		uint8_t val[CHUNK_RECORD_LEN];
-
-		chunk_record_encode(&live.v[i].rec, val);
-		r = meta_put(store, txn, DB_CHUNKS, live.v[i].digest, TSR_DIGEST_LEN, val,
-			     sizeof(val));
-	}
+	for (size_t i = 0; i < live.n && !r; i++)
+		r = chunk_record_put(store, txn, live.v[i].digest, &live.v[i].rec);
 	put_be32(key, id);
 	if (!r)
 		r = meta_del(store, txn, DB_PACKS, key, sizeof(key));
@@ -329,14 +324,8 @@ static int trim_closed_volumes(struct tsr_store *store, struct tsr_gc_stats *st)
 	struct volumes_walk w = { 0 };
 	struct closed_volume *vols;
 	size_t n;
-	MDB_txn *txn;
-	int r;
+	int r = meta_walk(store, NULL, DB_VOLUMES, NULL, 0, note_volume, &w);
 
-	r = meta_txn_begin(store, false, &txn);
-	if (r)
-		return r;
-	r = meta_walk(store, txn, DB_VOLUMES, NULL, 0, note_volume, &w);
-	mdb_txn_abort(txn);
 	vols = w.v;
 	n = w.n;
 	for (size_t i = 0; i < n && !r; i++) {

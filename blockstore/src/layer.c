@@ -365,7 +365,7 @@ static int delete_entry(const MDB_val *k, const MDB_val *v, void *arg)
 {
 	struct delete_walk *w = arg;
 	uint8_t digest[TSR_DIGEST_LEN];
-	MDB_val cv;
+	struct chunk_record rec;
 	int r;
 
 	if (k->mv_size != TSR_DIGEST_LEN + 8)
@@ -375,18 +375,11 @@ static int delete_entry(const MDB_val *k, const MDB_val *v, void *arg)
 	memcpy(digest, v->mv_data, TSR_DIGEST_LEN);
 	if (buf_is_zero(digest, TSR_DIGEST_LEN))
 		return META_WALK_DELETE;
-	r = meta_get(w->store, w->txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, &cv);
+	r = chunk_record_get(w->store, w->txn, digest, &rec);
 	if (!r) {
-		struct chunk_record rec;
-		uint8_t val[CHUNK_RECORD_LEN];
-
-		r = chunk_record_decode(&cv, &rec);
-		if (r)
-			return r;
 		if (rec.refcount)
 			rec.refcount--;
-		chunk_record_encode(&rec, val);
-		r = meta_put(w->store, w->txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, val, sizeof(val));
+		r = chunk_record_put(w->store, w->txn, digest, &rec);
 	} else if (r == -ENOENT) {
 		r = 0; /* already missing: damage for fsck, not a reason to keep the layer */
 	}

@@ -135,20 +135,15 @@ static int add_references(struct tsr_store *store, MDB_txn *txn, const struct la
 	for (uint64_t i = 0; i < b->nentries; i++) {
 		const struct layer_entry *e = &b->entries[i];
 		struct chunk_record rec;
-		uint8_t val[CHUNK_RECORD_LEN];
-		MDB_val v;
 		int r;
 
 		if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
 			continue;
-		r = meta_get(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, &v);
-		if (!r)
-			r = chunk_record_decode(&v, &rec);
+		r = chunk_record_get(store, txn, e->digest, &rec);
 		if (r)
 			return r;
 		rec.refcount++;
-		chunk_record_encode(&rec, val);
-		r = meta_put(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, val, sizeof(val));
+		r = chunk_record_put(store, txn, e->digest, &rec);
 		if (r)
 			return r;
 	}
@@ -165,7 +160,6 @@ static int put_layer(struct tsr_store *store, MDB_txn *txn, const struct layer_b
 	int r = 0;
 
 	for (uint64_t i = 0; i < b->nnew && !r; i++) {
-		uint8_t cval[CHUNK_RECORD_LEN];
 		MDB_val v;
 
 		/* Another layer may have stored the same object meanwhile
@@ -174,9 +168,7 @@ static int put_layer(struct tsr_store *store, MDB_txn *txn, const struct layer_b
 		 * record). */
 		if (meta_get(store, txn, DB_CHUNKS, b->new_objs[i].digest, TSR_DIGEST_LEN, &v) == 0)
 			continue;
-		chunk_record_encode(&b->new_objs[i].rec, cval);
-		r = meta_put(store, txn, DB_CHUNKS, b->new_objs[i].digest, TSR_DIGEST_LEN, cval,
-			     sizeof(cval));
+		r = chunk_record_put(store, txn, b->new_objs[i].digest, &b->new_objs[i].rec);
 	}
 	if (!r)
 		r = add_references(store, txn, b);

@@ -94,17 +94,8 @@ int tsr_object_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIG
 {
 	struct chunk_record rec;
 	uint8_t *chunk;
-	MDB_txn *txn;
-	MDB_val v;
-	int r;
+	int r = chunk_record_get(store, NULL, digest, &rec);
 
-	r = meta_txn_begin(store, false, &txn);
-	if (r)
-		return r;
-	r = meta_get(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, &v);
-	if (!r)
-		r = chunk_record_decode(&v, &rec);
-	mdb_txn_abort(txn);
 	if (r)
 		return r;
 	if (cap < rec.stored_len)

@@ -190,7 +190,15 @@ static int walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const vo
 int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
 	      size_t plen, int (*fn)(const MDB_val *key, const MDB_val *val, void *arg), void *arg)
 {
-	return walk(store, txn, db, prefix, plen, false, fn, arg);
+	MDB_txn *own = NULL;
+	int r = txn ? 0 : meta_txn_begin(store, false, &own);
+
+	if (r)
+		return r;
+	r = walk(store, txn ? txn : own, db, prefix, plen, false, fn, arg);
+	if (own)
+		mdb_txn_abort(own);
+	return r;
 }
 
 int meta_walk_del(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
@@ -343,6 +351,32 @@ int volume_record_decode(const MDB_val *v, struct volume_record *r)
 	memcpy(r->name, p + 64, nlen);
 	r->name[nlen] = '\0';
 	return 0;
+}
+
+int chunk_record_get(struct tsr_store *store, MDB_txn *txn, const uint8_t *digest,
+		     struct chunk_record *ret)
+{
+	MDB_txn *own = NULL;
+	MDB_val v;
+	int r = txn ? 0 : meta_txn_begin(store, false, &own);
+
+	if (r)
+		return r;
+	r = meta_get(store, txn ? txn : own, DB_CHUNKS, digest, TSR_DIGEST_LEN, &v);
+	if (!r)
+		r = chunk_record_decode(&v, ret);
+	if (own)
+		mdb_txn_abort(own);
+	return r;
+}
+
+int chunk_record_put(struct tsr_store *store, MDB_txn *txn, const uint8_t *digest,
+		     const struct chunk_record *rec)
+{
+	uint8_t val[CHUNK_RECORD_LEN];
+
+	chunk_record_encode(rec, val);
+	return meta_put(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, val, sizeof(val));
 }
 
 int layer_record_get(struct tsr_store *store, MDB_txn *txn,

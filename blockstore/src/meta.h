@@ -91,7 +91,8 @@ int meta_del(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
 int meta_del_prefix(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
 		    const void *prefix, size_t plen);
 /* Calls fn for each record of db whose key starts with prefix (plen 0: all),
- * in key order; a non-zero return from fn stops the walk and is returned.
+ * in key order (txn NULL: in a read transaction of its own); a non-zero
+ * return from fn stops the walk and is returned.
  * Every LMDB cursor loop of the library goes through meta_walk or
  * meta_walk_del. */
 int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
@@ -117,6 +118,12 @@ int layer_record_decode(const MDB_val *v, struct layer_record *r);
 size_t volume_record_encode(const struct volume_record *r, uint8_t *out);
 int volume_record_decode(const MDB_val *v, struct volume_record *r);
 
+/* The index record of object digest; txn NULL: in a read transaction of
+ * its own.  -ENOENT when the index has none. */
+int chunk_record_get(struct tsr_store *store, MDB_txn *txn, const uint8_t *digest,
+		     struct chunk_record *ret);
+int chunk_record_put(struct tsr_store *store, MDB_txn *txn, const uint8_t *digest,
+		     const struct chunk_record *rec);
 int layer_record_get(struct tsr_store *store, MDB_txn *txn,
 		     const struct tsr_layer_id *id, struct layer_record *ret);
 

@@ -15,16 +15,8 @@
 static int object_lookup(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 			 struct chunk_record *ret_rec)
 {
-	MDB_txn *txn;
-	MDB_val v;
-	int r = meta_txn_begin(store, false, &txn);
+	int r = chunk_record_get(store, NULL, digest, ret_rec);
 
-	if (r)
-		return r;
-	r = meta_get(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, &v);
-	if (!r)
-		r = chunk_record_decode(&v, ret_rec);
-	mdb_txn_abort(txn);
 	/* A layer entry whose object is missing from the index is damage. */
 	return r == -ENOENT ? -EIO : r;
 }

@@ -149,13 +149,8 @@ static int pack_open_recorded(const MDB_val *k, const MDB_val *v, void *arg)
 
 int packs_open(struct tsr_store *store)
 {
-	MDB_txn *txn;
-	int r = meta_txn_begin(store, false, &txn);
+	int r = meta_walk(store, NULL, DB_PACKS, NULL, 0, pack_open_recorded, store);
 
-	if (r)
-		return r;
-	r = meta_walk(store, txn, DB_PACKS, NULL, 0, pack_open_recorded, store);
-	mdb_txn_abort(txn);
 	if (r)
 		return r;
 	packs_remove_orphans(store);
