@@ -288,7 +288,7 @@ int cli_open_store(struct cli *cli)
 		else
 			cli_err("store %s is locked by another process", dir);
 		break;
-	case -ENOTCONN:
+	case TSR_ERR_NOT_STORE:
 		cli_err("%s is not a tessera store (run '" CLI_PROG " init')",
 			dir);
 		break;
@@ -296,7 +296,7 @@ int cli_open_store(struct cli *cli)
 		cli_err("store %s does not exist (run '" CLI_PROG " init')",
 			dir);
 		break;
-	case -EPROTONOSUPPORT:
+	case TSR_ERR_VERSION:
 		cli_err("store %s has a format this version of " CLI_PROG
 			" does not read", dir);
 		break;
@@ -363,7 +363,7 @@ int cli_resolve_layer(struct cli *cli, const char *spec,
 	r = tsr_layer_resolve(cli->store, spec, ret_id);
 	if (r >= 0)
 		return CLI_OK;
-	if (r != -ENOTUNIQ)
+	if (r != TSR_ERR_AMBIGUOUS)
 		return cli_layer_err(spec, r);
 
 	r = tsr_layer_matches(cli->store, spec, collect_match, &m);

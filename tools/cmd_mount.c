@@ -286,7 +286,7 @@ static int print_fs(int width, const char *what, int r,
 		}
 		uuid = fs->uuid[0] ? fs->uuid : "-";
 		label = fs->label[0] ? fs->label : "-";
-	} else if (r == -ENOTUNIQ) {
+	} else if (r == TSR_ERR_AMBIGUOUS) {
 		type = "ambiguous (more than one signature)";
 	} else if (r != -ENOMEDIUM) {
 		type = "?";
@@ -294,7 +294,7 @@ static int print_fs(int width, const char *what, int r,
 	cli_printf("%-*s %s\n", width, "filesystem:", type);
 	cli_printf("%-*s %s\n", width, "fs uuid:", uuid);
 	cli_printf("%-*s %s\n", width, "fs label:", label);
-	if (r < 0 && r != -ENOMEDIUM && r != -ENOTUNIQ) {
+	if (r < 0 && r != -ENOMEDIUM && r != TSR_ERR_AMBIGUOUS) {
 		cli_errno(r, "%s: probing its filesystem", what);
 		return CLI_FAIL;
 	}

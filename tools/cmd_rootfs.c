@@ -128,7 +128,7 @@ static int run_resolve(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
 	}
 	if (r == -EINVAL)
 		cli_err("mount: '%s' is not an image, volume or layer name", spec);
-	else if (r == -ENOTUNIQ)
+	else if (r == TSR_ERR_AMBIGUOUS)
 		print_ambiguous(spec, &m);
 	else if (r == -ENOENT && m.forced != TSR_NAME_ANY)
 		cli_err("mount: %s '%s': no such %s", tsr_name_kind_str(m.forced), m.name,
@@ -241,7 +241,7 @@ static void print_up_err(const char *spec, const struct tsr_mount_stack *s,
 	case TSR_MOUNT_STEP_PROBE:
 		if (r == -ENOMEDIUM)
 			cli_err("mount: %s holds no filesystem", spec);
-		else if (r == -ENOTUNIQ)
+		else if (r == TSR_ERR_AMBIGUOUS)
 			cli_err("mount: %s holds more than one filesystem signature "
 				"(see 'wipefs %s')", spec, s->loop_dev);
 		else if (r == -EMEDIUMTYPE)

@@ -373,7 +373,7 @@ static int tfio_open_failed(struct thread_data *td, int err)
 			"a time (numjobs=1 per fio process, stonewall)\n",
 			dir, who);
 	}
-	/* The store maps a directory that is not a store to -ENOTCONN, so
+	/* The store maps a directory that is not a store to TSR_ERR_NOT_STORE, so
 	 * -ENOENT here is the directory itself (realpath). */
 	if (err == -ENOENT) {
 		log_err("fio: tessera: store %s: no such directory\n", dir);

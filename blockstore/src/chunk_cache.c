@@ -11,7 +11,7 @@
 #include <string.h>
 #include <pthread.h>
 
-#include "internal.h"
+#include "chunk_cache.h"
 
 struct cache_entry {
 	uint8_t digest[TSR_DIGEST_LEN];

@@ -8,7 +8,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "store_handle.h"
 
 /* zstd's fastest regular levels and zlib level 1: commit runs on the I/O
  * path of a container's life, so speed wins over the last percent of

@@ -23,7 +23,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "layer_build.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 enum item_kind {
 	ITEM_SKIP,  /* no entry: reads the same as the parent */

@@ -23,7 +23,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 struct object_ref {
 	uint8_t digest[TSR_DIGEST_LEN];
@@ -38,15 +42,10 @@ struct object_list {
 static int object_list_add(struct object_list *l, const void *digest,
 			   const struct chunk_record *rec)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 256;
-		void *p = realloc(l->v, cap * sizeof(*l->v));
+	int r = array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v));
 
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
+	if (r)
+		return r;
 	memcpy(l->v[l->n].digest, digest, TSR_DIGEST_LEN);
 	l->v[l->n].rec = *rec;
 	l->n++;
@@ -58,53 +57,46 @@ static uint64_t object_bytes(const struct chunk_record *rec)
 	return OBJECT_HEADER_LEN + (uint64_t)rec->stored_len;
 }
 
+struct drop_walk {
+	struct tsr_store *store;
+	struct object_list *garbage;
+	uint64_t *live;
+};
+
+static int drop_if_unreferenced(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct drop_walk *w = arg;
+	struct chunk_record rec;
+	int r;
+
+	/* Damaged records are fsck's business, not gc's. */
+	if (k->mv_size != TSR_DIGEST_LEN || chunk_record_decode(v, &rec))
+		return 0;
+	if (rec.refcount) {
+		if (rec.pack_id < w->store->npacks)
+			w->live[rec.pack_id] += object_bytes(&rec);
+		return 0;
+	}
+	r = object_list_add(w->garbage, k->mv_data, &rec);
+	return r ? r : META_WALK_DELETE;
+}
+
 /* Step 1: drops unreferenced records, returns them in garbage and the live
  * bytes per pack in live[] (npacks entries). */
 static int drop_unreferenced(struct tsr_store *store, struct object_list *garbage,
 			     uint64_t *live)
 {
+	struct drop_walk w = { .store = store, .garbage = garbage, .live = live };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r;
 
 	r = meta_txn_begin(store, true, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_CHUNKS], &cur);
-	if (rc) {
+	r = meta_walk_del(store, txn, DB_CHUNKS, NULL, 0, drop_if_unreferenced, &w);
+	if (r) {
 		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (rc == 0) {
-		struct chunk_record rec;
-
-		if (k.mv_size != TSR_DIGEST_LEN || chunk_record_decode(&v, &rec)) {
-			/* Damaged records are fsck's business, not gc's. */
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-			continue;
-		}
-		if (rec.refcount) {
-			if (rec.pack_id < store->npacks)
-				live[rec.pack_id] += object_bytes(&rec);
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-			continue;
-		}
-		r = object_list_add(garbage, k.mv_data, &rec);
-		if (r)
-			break;
-		rc = mdb_cursor_del(cur, 0);
-		if (rc)
-			break;
-		/* After mdb_cursor_del, MDB_NEXT yields the record that
-		 * followed the deleted one. */
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (r || (rc && rc != MDB_NOTFOUND)) {
-		mdb_txn_abort(txn);
-		return r ? r : meta_err(rc);
+		return r;
 	}
 	return meta_txn_commit(txn);
 }
@@ -207,13 +199,8 @@ static int compact_pack(struct tsr_store *store, uint32_t id, struct tsr_gc_stat
 	r = meta_txn_begin(store, true, &txn);
 	if (r)
 		goto rollback;
-	for (size_t i = 0; i < live.n && !r; i++) {
-		uint8_t val[CHUNK_RECORD_LEN];
-
-		chunk_record_encode(&live.v[i].rec, val);
-		r = meta_put(store, txn, DB_CHUNKS, live.v[i].digest, TSR_DIGEST_LEN, val,
-			     sizeof(val));
-	}
+	for (size_t i = 0; i < live.n && !r; i++)
+		r = chunk_record_put(store, txn, live.v[i].digest, &live.v[i].rec);
 	put_be32(key, id);
 	if (!r)
 		r = meta_del(store, txn, DB_PACKS, key, sizeof(key));
@@ -306,45 +293,41 @@ out:
 	return r;
 }
 
+struct closed_volume {
+	uint64_t id, size;
+	char name[TSR_NAME_MAX + 1];
+};
+
+struct volumes_walk {
+	struct closed_volume *v;
+	size_t n, cap;
+};
+
+static int note_volume(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct volumes_walk *w = arg;
+	struct volume_record rec;
+
+	if (k->mv_size != 8 || volume_record_decode(v, &rec))
+		return 0;
+	if (array_reserve(&w->v, &w->cap, w->n + 1, sizeof(*w->v)))
+		return -ENOMEM;
+	w->v[w->n].id = get_be64(k->mv_data);
+	w->v[w->n].size = rec.size;
+	strcpy(w->v[w->n].name, rec.name);
+	w->n++;
+	return 0;
+}
+
 static int trim_closed_volumes(struct tsr_store *store, struct tsr_gc_stats *st)
 {
-	struct { uint64_t id, size; char name[TSR_NAME_MAX + 1]; } *vols = NULL;
-	size_t n = 0, cap = 0;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	struct volumes_walk w = { 0 };
+	struct closed_volume *vols;
+	size_t n;
+	int r = meta_walk(store, NULL, DB_VOLUMES, NULL, 0, note_volume, &w);
 
-	r = meta_txn_begin(store, false, &txn);
-	if (r)
-		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_VOLUMES], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct volume_record rec;
-
-		if (k.mv_size != 8 || volume_record_decode(&v, &rec))
-			continue;
-		if (n == cap) {
-			void *p = realloc(vols, (cap = cap ? 2 * cap : 16) * sizeof(*vols));
-
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			vols = p;
-		}
-		vols[n].id = get_be64(k.mv_data);
-		vols[n].size = rec.size;
-		strcpy(vols[n].name, rec.name);
-		n++;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	vols = w.v;
+	n = w.n;
 	for (size_t i = 0; i < n && !r; i++) {
 		bool open = false;
 

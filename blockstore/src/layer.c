@@ -9,7 +9,13 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "layer.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "object.h"
+#include "store_handle.h"
+#include "store_log.h"
+#include "util.h"
 
 /* Canonical serialization (FORMAT.md, "Layer id"):
  *   "TSRLAYR1" | be32 chunk_size | be32 0 | be64 size | parent[32] (zeros:
@@ -76,16 +82,38 @@ static bool id_has_prefix(const uint8_t *id, const uint8_t *prefix, size_t nibbl
 	return nibbles % 2 == 0 || (id[nibbles / 2] & 0xf0) == prefix[nibbles / 2];
 }
 
+struct prefix_walk {
+	const uint8_t *prefix;
+	size_t nibbles;
+	int count;
+	int (*fn)(const struct tsr_layer_id *id, const char *name, void *arg);
+	void *arg;
+};
+
+static int match_prefix(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct prefix_walk *w = arg;
+	struct tsr_layer_id id;
+
+	(void)v;
+	/* The walk covers the whole bytes of the prefix; an odd last nibble
+	 * is checked here. */
+	if (k->mv_size != TSR_DIGEST_LEN || !id_has_prefix(k->mv_data, w->prefix, w->nibbles))
+		return 0;
+	memcpy(id.bytes, k->mv_data, TSR_DIGEST_LEN);
+	w->count++;
+	return w->fn ? w->fn(&id, NULL, w->arg) : 0;
+}
+
 int tsr_layer_matches(struct tsr_store *store, const char *spec,
 		      int (*fn)(const struct tsr_layer_id *id, const char *name, void *arg),
 		      void *arg)
 {
 	uint8_t prefix[TSR_DIGEST_LEN];
-	size_t nibbles;
+	struct prefix_walk w = { .prefix = prefix, .fn = fn, .arg = arg };
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc, count = 0;
+	MDB_val v;
+	int r;
 
 	r = meta_txn_begin(store, false, &txn);
 	if (r)
@@ -96,32 +124,14 @@ int tsr_layer_matches(struct tsr_store *store, const char *spec,
 		struct tsr_layer_id id;
 
 		memcpy(id.bytes, v.mv_data, TSR_DIGEST_LEN);
-		count++;
+		w.count++;
 		if (fn)
 			r = fn(&id, spec, arg);
 	}
-	if (!r && parse_prefix(spec, prefix, &nibbles) == 0) {
-		rc = mdb_cursor_open(txn, store->dbi[DB_LAYERS], &cur);
-		if (rc) {
-			mdb_txn_abort(txn);
-			return meta_err(rc);
-		}
-		k = (MDB_val){ .mv_size = TSR_DIGEST_LEN, .mv_data = prefix };
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !r;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			struct tsr_layer_id id;
-
-			if (k.mv_size != TSR_DIGEST_LEN || !id_has_prefix(k.mv_data, prefix, nibbles))
-				break;
-			memcpy(id.bytes, k.mv_data, TSR_DIGEST_LEN);
-			count++;
-			if (fn)
-				r = fn(&id, NULL, arg);
-		}
-		mdb_cursor_close(cur);
-	}
+	if (!r && parse_prefix(spec, prefix, &w.nibbles) == 0)
+		r = meta_walk(store, txn, DB_LAYERS, prefix, w.nibbles / 2, match_prefix, &w);
 	mdb_txn_abort(txn);
-	return r ? r : count;
+	return r ? r : w.count;
 }
 
 struct resolve_state {
@@ -159,7 +169,7 @@ int tsr_layer_resolve(struct tsr_store *store, const char *spec, struct tsr_laye
 		*ret_id = s.by_id;
 		return 0;
 	}
-	return s.ids ? -ENOTUNIQ : -ENOENT;
+	return s.ids ? TSR_ERR_AMBIGUOUS : -ENOENT;
 }
 
 int tsr_layer_stat(struct tsr_store *store, const struct tsr_layer_id *id,
@@ -330,7 +340,7 @@ static int volume_is_child(const MDB_val *k, const MDB_val *v, void *arg)
 	       !memcmp(rec.parent.bytes, arg, TSR_DIGEST_LEN);
 }
 
-bool layer_has_children(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id)
+static bool layer_has_children(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id)
 {
 	/* A walk stops at the first child with 1; an error counts as a child
 	 * (refuse removal rather than orphan one). */
@@ -345,61 +355,49 @@ static int delete_name(const char *name, void *arg)
 	return meta_del(a[0], a[1], DB_LAYER_NAMES, name, strlen(name));
 }
 
+struct delete_walk {
+	struct tsr_store *store;
+	MDB_txn *txn;
+};
+
+/* Drops one map entry and the reference it holds. */
+static int delete_entry(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct delete_walk *w = arg;
+	uint8_t digest[TSR_DIGEST_LEN];
+	struct chunk_record rec;
+	int r;
+
+	if (k->mv_size != TSR_DIGEST_LEN + 8)
+		return 0; /* not a map entry of this layer: leave it */
+	if (v->mv_size != TSR_DIGEST_LEN)
+		return -EBADMSG;
+	memcpy(digest, v->mv_data, TSR_DIGEST_LEN);
+	if (buf_is_zero(digest, TSR_DIGEST_LEN))
+		return META_WALK_DELETE;
+	r = chunk_record_get(w->store, w->txn, digest, &rec);
+	if (!r) {
+		if (rec.refcount)
+			rec.refcount--;
+		r = chunk_record_put(w->store, w->txn, digest, &rec);
+	} else if (r == -ENOENT) {
+		r = 0; /* already missing: damage for fsck, not a reason to keep the layer */
+	}
+	return r ? r : META_WALK_DELETE;
+}
+
 /* Drops the layer's map entries and the references they hold (txn open,
  * commit_lock held).  Objects left with no reference stay in their packs
  * until gc reclaims them. */
 static int layer_delete(struct tsr_store *store, MDB_txn *txn, const struct tsr_layer_id *id)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct delete_walk w = { .store = store, .txn = txn };
 	void *arg[2] = { store, txn };
-	int rc, r = 0;
+	int r;
 
-	rc = mdb_cursor_open(txn, store->dbi[DB_LAYER_CHUNKS], &cur);
-	if (rc)
-		return meta_err(rc);
-	for (;;) {
-		uint8_t digest[TSR_DIGEST_LEN];
-		MDB_val cv;
-
-		k = (MDB_val){ .mv_size = TSR_DIGEST_LEN, .mv_data = (void *)id->bytes };
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc || k.mv_size != TSR_DIGEST_LEN + 8 ||
-		    memcmp(k.mv_data, id->bytes, TSR_DIGEST_LEN))
-			break;
-		if (v.mv_size != TSR_DIGEST_LEN) {
-			r = -EBADMSG;
-			break;
-		}
-		memcpy(digest, v.mv_data, TSR_DIGEST_LEN);
-		rc = mdb_cursor_del(cur, 0);
-		if (rc)
-			break;
-		if (buf_is_zero(digest, TSR_DIGEST_LEN))
-			continue;
-		r = meta_get(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, &cv);
-		if (!r) {
-			struct chunk_record rec;
-			uint8_t val[CHUNK_RECORD_LEN];
-
-			r = chunk_record_decode(&cv, &rec);
-			if (r)
-				break;
-			if (rec.refcount)
-				rec.refcount--;
-			chunk_record_encode(&rec, val);
-			r = meta_put(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, val, sizeof(val));
-		} else if (r == -ENOENT) {
-			r = 0; /* already missing: damage for fsck, not a reason to keep the layer */
-		}
-		if (r)
-			break;
-	}
-	mdb_cursor_close(cur);
+	r = meta_walk_del(store, txn, DB_LAYER_CHUNKS, id->bytes, TSR_DIGEST_LEN, delete_entry, &w);
 	if (r)
 		return r;
-	if (rc && rc != MDB_NOTFOUND)
-		return meta_err(rc);
 	r = names_walk(store, txn, id, delete_name, arg);
 	if (!r)
 		r = meta_del(store, txn, DB_LAYERS, id->bytes, TSR_DIGEST_LEN);

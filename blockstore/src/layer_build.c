@@ -10,24 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-static int grow(void **p, uint64_t *cap, uint64_t want, size_t elem)
-{
-	void *n;
-	uint64_t c = *cap ? *cap : 256;
-
-	if (want <= *cap)
-		return 0;
-	while (c < want)
-		c *= 2;
-	n = realloc(*p, c * elem);
-	if (!n)
-		return -ENOMEM;
-	*p = n;
-	*cap = c;
-	return 0;
-}
+#include "layer.h"
+#include "layer_build.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 /* Open addressing over digests, grows at half full.  Returns the slot of
  * d, or of the empty slot where it belongs. */
@@ -93,7 +82,7 @@ void digest_set_free(struct digest_set *s)
 int layer_build_entry(struct layer_build *b, uint64_t index, const uint8_t *digest)
 {
 	struct layer_entry *e;
-	int r = grow((void **)&b->entries, &b->cap_entries, b->nentries + 1, sizeof(*b->entries));
+	int r = array_reserve(&b->entries, &b->cap_entries, b->nentries + 1, sizeof(*b->entries));
 
 	if (r)
 		return r;
@@ -118,7 +107,7 @@ int layer_build_object(struct tsr_store *store, struct layer_build *b,
 
 	if (r || !added)
 		return r;
-	r = grow((void **)&b->new_objs, &b->cap_new, b->nnew + 1, sizeof(*b->new_objs));
+	r = array_reserve(&b->new_objs, &b->cap_new, b->nnew + 1, sizeof(*b->new_objs));
 	if (r)
 		return r;
 	o = &b->new_objs[b->nnew];
@@ -146,20 +135,15 @@ static int add_references(struct tsr_store *store, MDB_txn *txn, const struct la
 	for (uint64_t i = 0; i < b->nentries; i++) {
 		const struct layer_entry *e = &b->entries[i];
 		struct chunk_record rec;
-		uint8_t val[CHUNK_RECORD_LEN];
-		MDB_val v;
 		int r;
 
 		if (buf_is_zero(e->digest, TSR_DIGEST_LEN))
 			continue;
-		r = meta_get(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, &v);
-		if (!r)
-			r = chunk_record_decode(&v, &rec);
+		r = chunk_record_get(store, txn, e->digest, &rec);
 		if (r)
 			return r;
 		rec.refcount++;
-		chunk_record_encode(&rec, val);
-		r = meta_put(store, txn, DB_CHUNKS, e->digest, TSR_DIGEST_LEN, val, sizeof(val));
+		r = chunk_record_put(store, txn, e->digest, &rec);
 		if (r)
 			return r;
 	}
@@ -176,7 +160,6 @@ static int put_layer(struct tsr_store *store, MDB_txn *txn, const struct layer_b
 	int r = 0;
 
 	for (uint64_t i = 0; i < b->nnew && !r; i++) {
-		uint8_t cval[CHUNK_RECORD_LEN];
 		MDB_val v;
 
 		/* Another layer may have stored the same object meanwhile
@@ -185,9 +168,7 @@ static int put_layer(struct tsr_store *store, MDB_txn *txn, const struct layer_b
 		 * record). */
 		if (meta_get(store, txn, DB_CHUNKS, b->new_objs[i].digest, TSR_DIGEST_LEN, &v) == 0)
 			continue;
-		chunk_record_encode(&b->new_objs[i].rec, cval);
-		r = meta_put(store, txn, DB_CHUNKS, b->new_objs[i].digest, TSR_DIGEST_LEN, cval,
-			     sizeof(cval));
+		r = chunk_record_put(store, txn, b->new_objs[i].digest, &b->new_objs[i].rec);
 	}
 	if (!r)
 		r = add_references(store, txn, b);

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "store_handle.h"
+#include "util.h"
 
 static void layer_map_free(struct layer_map *map)
 {
@@ -19,28 +22,17 @@ static void layer_map_free(struct layer_map *map)
 	free(map);
 }
 
-static int digests_reserve(struct layer_map *map, uint64_t want, uint64_t *cap)
+static int digests_reserve(struct layer_map *map, uint64_t want, size_t *cap)
 {
-	uint8_t (*d)[TSR_DIGEST_LEN];
-	uint64_t n = *cap ? *cap : 64;
-
-	if (want <= *cap)
-		return 0;
+	/* A slot counts digests in 32 bits, 0 meaning zeros. */
 	if (want > UINT32_MAX - 1)
 		return -EFBIG;
-	while (n < want)
-		n *= 2;
-	d = realloc(map->digests, n * TSR_DIGEST_LEN);
-	if (!d)
-		return -ENOMEM;
-	map->digests = d;
-	*cap = n;
-	return 0;
+	return array_reserve(&map->digests, cap, (size_t)want, TSR_DIGEST_LEN);
 }
 
 struct apply_ctx {
 	struct layer_map *map;
-	uint64_t *cap;
+	size_t *cap;
 };
 
 static int apply_entry(const MDB_val *k, const MDB_val *v, void *arg)
@@ -69,7 +61,7 @@ static int apply_entry(const MDB_val *k, const MDB_val *v, void *arg)
 
 /* Applies the layer's own entries on top of what the map holds. */
 static int apply_entries(struct tsr_store *store, MDB_txn *txn, struct layer_map *map,
-			 uint64_t *cap)
+			 size_t *cap)
 {
 	struct apply_ctx c = { .map = map, .cap = cap };
 
@@ -90,7 +82,7 @@ static int build(struct tsr_store *store, const struct tsr_layer_id *id,
 {
 	struct layer_record rec;
 	struct layer_map *map, *parent = NULL;
-	uint64_t cap = 0;
+	size_t cap = 0;
 	MDB_txn *txn;
 	int r;
 

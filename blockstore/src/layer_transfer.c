@@ -10,7 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "layer.h"
+#include "layer_build.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "object.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
 
 struct tsr_layer_import {
 	struct tsr_store *store;
@@ -86,17 +94,8 @@ int tsr_object_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIG
 {
 	struct chunk_record rec;
 	uint8_t *chunk;
-	MDB_txn *txn;
-	MDB_val v;
-	int r;
+	int r = chunk_record_get(store, NULL, digest, &rec);
 
-	r = meta_txn_begin(store, false, &txn);
-	if (r)
-		return r;
-	r = meta_get(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, &v);
-	if (!r)
-		r = chunk_record_decode(&v, &rec);
-	mdb_txn_abort(txn);
 	if (r)
 		return r;
 	if (cap < rec.stored_len)

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "meta.h"
+#include "store_handle.h"
+#include "util.h"
 
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta",
@@ -41,7 +43,7 @@ int meta_err(int rc)
 		return -EAGAIN;
 	case MDB_VERSION_MISMATCH:
 	case MDB_INVALID:
-		return -EPROTONOSUPPORT;
+		return TSR_ERR_VERSION;
 	default:
 		if (rc > 0)
 			return -rc;
@@ -91,7 +93,7 @@ int meta_open(struct tsr_store *store, const char *path, uint64_t map_bytes, boo
 fail:
 	mdb_env_close(store->env);
 	store->env = NULL;
-	return rc == MDB_NOTFOUND ? -ENOTCONN : meta_err(rc);
+	return rc == MDB_NOTFOUND ? TSR_ERR_NOT_STORE : meta_err(rc);
 }
 
 void meta_close(struct tsr_store *store)
@@ -136,52 +138,86 @@ int meta_del(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
 	return meta_err(mdb_del(txn, store->dbi[db], &k, NULL));
 }
 
-int meta_del_prefix(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
-		    const void *prefix, size_t plen)
+/* The one LMDB cursor loop of the library: every record of db whose key
+ * starts with prefix, in key order.  With del, fn's META_WALK_DELETE
+ * deletes the record, and the walk goes on from the first key after it by
+ * a fresh seek: simpler than trusting where a cursor sits after
+ * mdb_cursor_del, and O(log n) either way. */
+static int walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
+		size_t plen, bool del,
+		int (*fn)(const MDB_val *key, const MDB_val *val, void *arg), void *arg)
 {
 	MDB_cursor *cur;
 	MDB_val k = { .mv_size = plen, .mv_data = (void *)prefix }, v;
-	int rc;
-
-	rc = mdb_cursor_open(txn, store->dbi[db], &cur);
-	if (rc)
-		return meta_err(rc);
-	/* Re-seek after every delete: simpler than trusting where a cursor
-	 * sits after mdb_cursor_del, and O(log n) either way. */
-	for (;;) {
-		k.mv_size = plen;
-		k.mv_data = (void *)prefix;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc || k.mv_size < plen || memcmp(k.mv_data, prefix, plen))
-			break;
-		rc = mdb_cursor_del(cur, 0);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : meta_err(rc);
-}
-
-int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
-	      size_t plen, int (*fn)(const MDB_val *key, const MDB_val *val, void *arg), void *arg)
-{
-	MDB_cursor *cur;
-	MDB_val k = { .mv_size = plen, .mv_data = (void *)prefix }, v;
+	uint8_t deleted[511]; /* LMDB's key size limit (mdb_env_get_maxkeysize) */
 	int rc, r = 0;
 
 	rc = mdb_cursor_open(txn, store->dbi[db], &cur);
 	if (rc)
 		return meta_err(rc);
-	for (rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST); rc == 0 && !r;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0) {
 		if (plen && (k.mv_size < plen || memcmp(k.mv_data, prefix, plen)))
 			break;
+		if (del) {
+			/* k points into a page that fn's writes or the delete
+			 * may change: keep a copy to seek from. */
+			if (k.mv_size > sizeof(deleted)) {
+				r = -EINVAL;
+				break;
+			}
+			memcpy(deleted, k.mv_data, k.mv_size);
+		}
 		r = fn(&k, &v, arg);
+		if (del && r == META_WALK_DELETE) {
+			r = 0;
+			k.mv_data = deleted;
+			rc = mdb_cursor_del(cur, 0);
+			if (!rc)
+				rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			continue;
+		}
+		if (r)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
 	if (r)
 		return r;
 	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : meta_err(rc);
+}
+
+int meta_walk(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
+	      size_t plen, int (*fn)(const MDB_val *key, const MDB_val *val, void *arg), void *arg)
+{
+	MDB_txn *own = NULL;
+	int r = txn ? 0 : meta_txn_begin(store, false, &own);
+
+	if (r)
+		return r;
+	r = walk(store, txn ? txn : own, db, prefix, plen, false, fn, arg);
+	if (own)
+		mdb_txn_abort(own);
+	return r;
+}
+
+int meta_walk_del(struct tsr_store *store, MDB_txn *txn, enum meta_db db, const void *prefix,
+		  size_t plen, int (*fn)(const MDB_val *key, const MDB_val *val, void *arg),
+		  void *arg)
+{
+	return walk(store, txn, db, prefix, plen, true, fn, arg);
+}
+
+static int delete_all(const MDB_val *key, const MDB_val *val, void *arg)
+{
+	(void)key, (void)val, (void)arg;
+	return META_WALK_DELETE;
+}
+
+int meta_del_prefix(struct tsr_store *store, MDB_txn *txn, enum meta_db db,
+		    const void *prefix, size_t plen)
+{
+	return meta_walk_del(store, txn, db, prefix, plen, delete_all, NULL);
 }
 
 int meta_get_u64(struct tsr_store *store, MDB_txn *txn, const char *key, uint64_t *ret)
@@ -315,6 +351,32 @@ int volume_record_decode(const MDB_val *v, struct volume_record *r)
 	memcpy(r->name, p + 64, nlen);
 	r->name[nlen] = '\0';
 	return 0;
+}
+
+int chunk_record_get(struct tsr_store *store, MDB_txn *txn, const uint8_t *digest,
+		     struct chunk_record *ret)
+{
+	MDB_txn *own = NULL;
+	MDB_val v;
+	int r = txn ? 0 : meta_txn_begin(store, false, &own);
+
+	if (r)
+		return r;
+	r = meta_get(store, txn ? txn : own, DB_CHUNKS, digest, TSR_DIGEST_LEN, &v);
+	if (!r)
+		r = chunk_record_decode(&v, ret);
+	if (own)
+		mdb_txn_abort(own);
+	return r;
+}
+
+int chunk_record_put(struct tsr_store *store, MDB_txn *txn, const uint8_t *digest,
+		     const struct chunk_record *rec)
+{
+	uint8_t val[CHUNK_RECORD_LEN];
+
+	chunk_record_encode(rec, val);
+	return meta_put(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, val, sizeof(val));
 }
 
 int layer_record_get(struct tsr_store *store, MDB_txn *txn,

@@ -4,21 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "chunk_cache.h"
+#include "meta.h"
+#include "object.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "store_log.h"
+#include "util.h"
 
 static int object_lookup(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 			 struct chunk_record *ret_rec)
 {
-	MDB_txn *txn;
-	MDB_val v;
-	int r = meta_txn_begin(store, false, &txn);
+	int r = chunk_record_get(store, NULL, digest, ret_rec);
 
-	if (r)
-		return r;
-	r = meta_get(store, txn, DB_CHUNKS, digest, TSR_DIGEST_LEN, &v);
-	if (!r)
-		r = chunk_record_decode(&v, ret_rec);
-	mdb_txn_abort(txn);
 	/* A layer entry whose object is missing from the index is damage. */
 	return r == -ENOENT ? -EIO : r;
 }
@@ -100,12 +98,9 @@ void object_report_damage(struct tsr_store *store, const uint8_t digest[TSR_DIGE
 	for (size_t i = 0; i < store->ndamaged && !seen; i++)
 		seen = !memcmp(store->damaged[i], digest, TSR_DIGEST_LEN);
 	if (!seen) {
-		void *p = realloc(store->damaged, (store->ndamaged + 1) * TSR_DIGEST_LEN);
-
-		if (p) {
-			store->damaged = p;
+		if (array_reserve(&store->damaged, &store->damaged_cap, store->ndamaged + 1,
+				  TSR_DIGEST_LEN) == 0)
 			memcpy(store->damaged[store->ndamaged++], digest, TSR_DIGEST_LEN);
-		}
 	}
 	pthread_mutex_unlock(&store->damage_lock);
 	if (seen)

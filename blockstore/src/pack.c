@@ -18,7 +18,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "internal.h"
+#include "codec.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
 
 static const uint8_t pack_magic[8] = { 'T', 'S', 'R', 'P', 'A', 'C', 'K', '1' };
 static const uint8_t object_magic[4] = { 'T', 'O', 'B', 'J' };
@@ -55,26 +59,22 @@ static void object_header_encode(const uint8_t digest[TSR_DIGEST_LEN],
 
 static int packs_grow(struct tsr_store *store, uint32_t id)
 {
-	struct pack_file *p;
-	uint32_t n;
+	size_t n = store->npacks;
+	int r;
 
 	if (id < store->npacks)
 		return 0;
-	n = store->npacks ? store->npacks : 8;
-	while (n <= id)
-		n *= 2;
 	pthread_rwlock_wrlock(&store->pack_lock);
-	p = realloc(store->packs, n * sizeof(*p));
-	if (!p) {
-		pthread_rwlock_unlock(&store->pack_lock);
-		return -ENOMEM;
+	r = array_reserve(&store->packs, &n, (size_t)id + 1, sizeof(*store->packs));
+	if (!r && n > UINT32_MAX)
+		n = UINT32_MAX;
+	if (!r) {
+		for (size_t i = store->npacks; i < n; i++)
+			store->packs[i] = (struct pack_file){ .fd = -1 };
+		store->npacks = (uint32_t)n;
 	}
-	for (uint32_t i = store->npacks; i < n; i++)
-		p[i] = (struct pack_file){ .fd = -1 };
-	store->packs = p;
-	store->npacks = n;
 	pthread_rwlock_unlock(&store->pack_lock);
-	return 0;
+	return r;
 }
 
 /* Removes pack files that no committed metadata knows of: they were
@@ -104,68 +104,55 @@ static void packs_remove_orphans(struct tsr_store *store)
 	closedir(d);
 }
 
+/* Opens one recorded pack and cuts off what no commit references. */
+static int pack_open_recorded(const MDB_val *k, const MDB_val *v, void *arg)
+{
+	struct tsr_store *store = arg;
+	struct pack_record rec;
+	char path[64];
+	uint32_t id;
+	struct stat st;
+	int fd, r;
+
+	if (k->mv_size != 4 || pack_record_decode(v, &rec))
+		return -EBADMSG;
+	id = get_be32(k->mv_data);
+	r = packs_grow(store, id);
+	if (r)
+		return r;
+	pack_path(id, path, sizeof(path));
+	fd = openat(store->dir_fd, path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		/* A missing pack is damage for fsck to report; its objects
+		 * read as EIO meanwhile. */
+		return 0;
+	}
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > rec.committed_len) {
+		/* Cut off the tail of an interrupted commit. */
+		if (ftruncate(fd, (off_t)rec.committed_len) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	store->packs[id] = (struct pack_file){
+		.fd = fd,
+		.len = rec.committed_len,
+		.committed_len = rec.committed_len,
+		.objects = rec.objects,
+		.committed_objects = rec.objects,
+	};
+	if (id > store->active_pack)
+		store->active_pack = id;
+	return 0;
+}
+
 int packs_open(struct tsr_store *store)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int r, rc;
+	int r = meta_walk(store, NULL, DB_PACKS, NULL, 0, pack_open_recorded, store);
 
-	r = meta_txn_begin(store, false, &txn);
 	if (r)
 		return r;
-	rc = mdb_cursor_open(txn, store->dbi[DB_PACKS], &cur);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct pack_record rec;
-		char path[64];
-		uint32_t id;
-		struct stat st;
-		int fd;
-
-		if (k.mv_size != 4 || pack_record_decode(&v, &rec)) {
-			r = -EBADMSG;
-			break;
-		}
-		id = get_be32(k.mv_data);
-		r = packs_grow(store, id);
-		if (r)
-			break;
-		pack_path(id, path, sizeof(path));
-		fd = openat(store->dir_fd, path, O_RDWR | O_CLOEXEC);
-		if (fd < 0) {
-			/* A missing pack is damage for fsck to report; its
-			 * objects read as EIO meanwhile. */
-			continue;
-		}
-		if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > rec.committed_len) {
-			/* Cut off the tail of an interrupted commit. */
-			if (ftruncate(fd, (off_t)rec.committed_len) < 0) {
-				r = -errno;
-				close(fd);
-				break;
-			}
-		}
-		store->packs[id] = (struct pack_file){
-			.fd = fd,
-			.len = rec.committed_len,
-			.committed_len = rec.committed_len,
-			.objects = rec.objects,
-			.committed_objects = rec.objects,
-		};
-		if (id > store->active_pack)
-			store->active_pack = id;
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	if (r)
-		return r;
-	if (rc != MDB_NOTFOUND)
-		return meta_err(rc);
 	packs_remove_orphans(store);
 	return 0;
 }
@@ -283,11 +270,8 @@ int packs_sync_and_record(struct tsr_store *store, MDB_txn *txn)
 			return r;
 	}
 	if (new_entries) {
-		int pfd = openat(store->dir_fd, TSR_PACK_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int r = pfd < 0 || fsync(pfd) < 0 ? -errno : 0;
+		int r = fsync_dir(store->dir_fd, TSR_PACK_DIR);
 
-		if (pfd >= 0)
-			close(pfd);
 		if (r)
 			return r;
 		for (uint32_t id = 1; id < store->npacks; id++)

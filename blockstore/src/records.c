@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "meta.h"
 
 #define NS_MAX 63
 #define VALUE_MAX (16u << 20)

@@ -5,7 +5,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,23 +14,15 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "chunk_cache.h"
+#include "meta.h"
+#include "pack.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 #define DEFAULT_CACHE_BYTES (256ull << 20)
 #define DEFAULT_MAP_BYTES (1ull << 40)
-
-static int sync_dir(int dirfd, const char *path)
-{
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 static int dir_is_empty(int dirfd)
 {
@@ -64,14 +55,14 @@ static int read_marker(int dirfd, unsigned *ret_version)
 	unsigned v;
 
 	if (fd < 0)
-		return errno == ENOENT ? -ENOTCONN : -errno;
+		return errno == ENOENT ? TSR_ERR_NOT_STORE : -errno;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
 	if (sscanf(buf, "tessera store\nformat %u", &v) != 1)
-		return -ENOTCONN;
+		return TSR_ERR_NOT_STORE;
 	*ret_version = v;
 	return 0;
 }
@@ -92,7 +83,7 @@ static int write_marker(int dirfd)
 	if (!r && renameat(dirfd, TSR_MARKER_FILE ".tmp", dirfd, TSR_MARKER_FILE) < 0)
 		r = -errno;
 	if (!r)
-		r = sync_dir(dirfd, ".");
+		r = fsync_dir(dirfd, ".");
 	return r;
 }
 
@@ -196,20 +187,6 @@ static int lock_store(int dirfd, int *ret_fd)
 	return 0;
 }
 
-void store_log(struct tsr_store *store, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (store->log)
-		store->log(store->log_arg, line);
-	else
-		fprintf(stderr, "tessera: %s\n", line);
-}
-
 int tsr_store_owner(const char *dir)
 {
 	char path[4096], buf[32];
@@ -245,9 +222,9 @@ static int load_settings(struct tsr_store *store)
 		r = meta_get_u64(store, txn, "codec", &codec);
 	mdb_txn_abort(txn);
 	if (r)
-		return r == -ENOENT ? -ENOTCONN : r;
+		return r == -ENOENT ? TSR_ERR_NOT_STORE : r;
 	if (format != TSR_FORMAT_VERSION)
-		return -EPROTONOSUPPORT;
+		return TSR_ERR_VERSION;
 	if (chunk_size < TSR_CHUNK_SIZE_MIN || chunk_size > TSR_CHUNK_SIZE_MAX ||
 	    (chunk_size & (chunk_size - 1)) || codec > TSR_CODEC_ZSTD)
 		return -EBADMSG;
@@ -327,7 +304,7 @@ int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
 	if (r)
 		goto fail;
 	if (version != TSR_FORMAT_VERSION) {
-		r = -EPROTONOSUPPORT;
+		r = TSR_ERR_VERSION;
 		goto fail;
 	}
 	r = lock_store(store->dir_fd, &store->lock_fd);

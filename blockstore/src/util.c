@@ -1,26 +1,33 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers: error texts, ids, sizes, names, full-length file I/O. */
+/* Small helpers: error texts, ids, sizes, names, full-length file I/O,
+ * directory syncs, growable arrays. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <tessera/store.h>
+
+#include "util.h"
 
 const char *tsr_strerror(int err)
 {
+	switch (err) {
+	case TSR_ERR_NOT_STORE:
+		return "not a tessera store";
+	case TSR_ERR_AMBIGUOUS:
+		return "ambiguous: more than one candidate matches";
+	case TSR_ERR_VERSION:
+		return "format version not supported by this tessera";
+	}
 	switch (-err) {
 	case 0:
 		return "success";
-	case ENOTUNIQ:
-		return "ambiguous: more than one layer matches";
-	case ENOTCONN:
-		return "not a tessera store";
-	case EPROTONOSUPPORT:
-		return "store format version not supported by this tessera";
 	case EXFULL:
 		return "the store's metadata map is full (open it with a larger map size)";
 	case EBADMSG:
@@ -192,6 +199,44 @@ int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 		len -= (size_t)n;
 		off += (uint64_t)n;
 	}
+	return 0;
+}
+
+int fsync_dir(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int array_reserve(void *arrp, size_t *cap, size_t want, size_t elem)
+{
+	void *arr, *grown;
+	size_t n = *cap ? *cap : 16;
+
+	if (want <= *cap)
+		return 0;
+	while (n < want) {
+		if (n > SIZE_MAX / 2)
+			return -ENOMEM;
+		n *= 2;
+	}
+	if (n > SIZE_MAX / elem)
+		return -ENOMEM;
+	/* arrp is a pointer to some T *: read and write it as bytes, so
+	 * one helper serves every element type. */
+	memcpy(&arr, arrp, sizeof(arr));
+	grown = realloc(arr, n * elem);
+	if (!grown)
+		return -ENOMEM;
+	memcpy(arrp, &grown, sizeof(grown));
+	*cap = n;
 	return 0;
 }
 

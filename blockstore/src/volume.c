@@ -10,23 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 /* Volumes may not address more chunks than a layer map slot can count. */
 #define VOLUME_MAX_CHUNKS (1ull << 31)
-
-static int sync_volume_dir(struct tsr_store *store)
-{
-	int fd = openat(store->dir_fd, TSR_VOLUME_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 static int volume_id_by_name(struct tsr_store *store, MDB_txn *txn, const char *name,
 			     uint64_t *ret_id)
@@ -104,7 +95,7 @@ int tsr_volume_create(struct tsr_store *store, const char *name, uint64_t size,
 		r = -errno;
 	close(fd);
 	if (!r)
-		r = sync_volume_dir(store);
+		r = fsync_dir(store->dir_fd, TSR_VOLUME_DIR);
 	if (r)
 		goto unlink;
 

@@ -2,7 +2,7 @@
 /*
  * Volume I/O: read, write, discard, write-zeroes and flush at any offset
  * and length.  Writes land in place in the volume's sparse data file; the
- * per-chunk state (ABSENT / PRESENT / ZEROED, internal.h) says where each
+ * per-chunk state (ABSENT / PRESENT / ZEROED, volume_internal.h) says where each
  * chunk reads from.  Nothing here hashes or compresses: commit does.
  *
  * Invariants
@@ -30,7 +30,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "layer_map.h"
+#include "meta.h"
+#include "object.h"
+#include "store_handle.h"
+#include "util.h"
+#include "volume_internal.h"
 
 /* ---- I/O ---- */
 

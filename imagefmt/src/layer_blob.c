@@ -388,7 +388,7 @@ static int parse_header(const uint8_t *h, struct tsr_layer_blob_info *info)
 	    !is_zero(h + 104, 20))
 		return -EBADMSG;
 	if (get32(h + 8) != BLOB_VERSION)
-		return -EPROTONOSUPPORT;
+		return TSR_ERR_VERSION;
 	info->chunk_size = get32(h + 12);
 	info->size = get64(h + 16);
 	info->has_parent = !is_zero(h + 24, TSR_DIGEST_LEN);

@@ -75,7 +75,7 @@ int tsr_name_resolve(struct tsr_store *store, const char *spec, struct tsr_name_
 		r = tsr_layer_resolve(store, m.name, &layer_id);
 		if (!r)
 			found[n_found++] = TSR_NAME_LAYER;
-		else if (r == -ENOTUNIQ)
+		else if (r == TSR_ERR_AMBIGUOUS)
 			layer_ambiguous = true;
 		else if (r != -ENOENT && r != -EINVAL)
 			return r;
@@ -85,12 +85,12 @@ int tsr_name_resolve(struct tsr_store *store, const char *spec, struct tsr_name_
 		m.both[0] = found[0];
 		m.both[1] = found[1];
 		*ret = m;
-		return -ENOTUNIQ;
+		return TSR_ERR_AMBIGUOUS;
 	}
 	if (n_found == 0 && layer_ambiguous) {
 		r = tsr_layer_matches(store, m.name, collect_layer, &m);
 		*ret = m;
-		return r < 0 ? r : -ENOTUNIQ;
+		return r < 0 ? r : TSR_ERR_AMBIGUOUS;
 	}
 	if (n_found == 0)
 		return -ENOENT;

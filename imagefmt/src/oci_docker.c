@@ -101,7 +101,7 @@ int oci_open_docker(struct ctx *c, struct tsr_oci_image *img)
 	if (!e) {
 		r = c->o->ref ? oci_fail(c, -ESRCH, "manifest.json: no image "
 				     "named '%s' (names: %s)", c->o->ref, list)
-			: oci_fail(c, -ENOTUNIQ, "manifest.json: %zu images; "
+			: oci_fail(c, TSR_ERR_AMBIGUOUS, "manifest.json: %zu images; "
 			       "choose one by name (names: %s)",
 			       json_array_size(mf), list);
 		goto out;

@@ -142,7 +142,7 @@ static int pick(struct ctx *c, json_t *idx, const char *what, unsigned depth,
 	for (i = 0; i < cand; i++) {
 		if (oci_platform_match(p, d[i].os, d[i].arch, d[i].variant)) {
 			if (match && strcmp(d[i].digest, d[0].digest)) {
-				r = oci_fail(c, -ENOTUNIQ, "%s: several manifests "
+				r = oci_fail(c, TSR_ERR_AMBIGUOUS, "%s: several manifests "
 					 "for platform %s; choose one by ref "
 					 "name", what, p);
 				goto out;

@@ -56,7 +56,7 @@ int tsr_volume_fs_detect_fd(int fd, struct tsr_fs_info *ret)
 		r = -ENOMEDIUM;
 		goto out;
 	case -2:
-		r = -ENOTUNIQ;
+		r = TSR_ERR_AMBIGUOUS;
 		goto out;
 	default:
 		r = errno ? -errno : -EIO;

@@ -207,10 +207,10 @@ START_TEST(test_names_resolve_image_volume_layer)
 	ck_assert_int_eq(m.kind, TSR_NAME_LAYER);
 
 	/* Two kinds: an error naming both, in resolution order. */
-	TSR_CK_RET(tsr_name_resolve(st, "base", &m), -ENOTUNIQ);
+	TSR_CK_RET(tsr_name_resolve(st, "base", &m), TSR_ERR_AMBIGUOUS);
 	ck_assert_int_eq(m.both[0], TSR_NAME_VOLUME);
 	ck_assert_int_eq(m.both[1], TSR_NAME_LAYER);
-	TSR_CK_RET(tsr_name_resolve(st, "both", &m), -ENOTUNIQ);
+	TSR_CK_RET(tsr_name_resolve(st, "both", &m), TSR_ERR_AMBIGUOUS);
 	ck_assert_int_eq(m.both[0], TSR_NAME_IMAGE);
 	ck_assert_int_eq(m.both[1], TSR_NAME_VOLUME);
 	/* A prefix forces one. */

@@ -169,7 +169,7 @@ START_TEST(test_init_on_existing_store_or_nonempty_dir)
 }
 END_TEST
 
-START_TEST(test_open_of_non_store_is_enotconn)
+START_TEST(test_open_of_non_store_is_not_store)
 {
 	const char *dir = tsr_scratch_dir("open");
 	char path[4200], file[4300];
@@ -177,7 +177,7 @@ START_TEST(test_open_of_non_store_is_enotconn)
 	/* an empty directory */
 	tsr_path(path, sizeof(path), dir, "empty");
 	ck_assert_int_eq(mkdir(path, 0755), 0);
-	TSR_CK_RET(tsr_store_open(path, NULL, &st), -ENOTCONN);
+	TSR_CK_RET(tsr_store_open(path, NULL, &st), TSR_ERR_NOT_STORE);
 	ck_assert_ptr_null(st);
 	/* a directory of other files */
 	tsr_path(file, sizeof(file), path, "README");
@@ -185,7 +185,7 @@ START_TEST(test_open_of_non_store_is_enotconn)
 	ck_assert(f);
 	fputs("not a store\n", f);
 	fclose(f);
-	TSR_CK_RET(tsr_store_open(path, NULL, &st), -ENOTCONN);
+	TSR_CK_RET(tsr_store_open(path, NULL, &st), TSR_ERR_NOT_STORE);
 	ck_assert_ptr_null(st);
 	tsr_scratch_cleanup();
 }
@@ -378,13 +378,37 @@ END_TEST
 
 START_TEST(test_strerror_covers_tessera_codes)
 {
-	static const int codes[] = { -ENOENT, -EEXIST, -ENOTUNIQ, -EBUSY, -ENOTCONN,
-				     -EPROTONOSUPPORT, -EXFULL, -ENOSPC, -EBADMSG,
-				     -ESTALE, -EINVAL };
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		const char *s = tsr_strerror(codes[i]);
-		ck_assert_msg(s && *s, "no text for %d", codes[i]);
+	/* Tessera's own codes: outside the errno range, each with a text of
+	 * its own (not strerror's "Unknown error NNN"). */
+	static const int own[] = { TSR_ERR_NOT_STORE, TSR_ERR_AMBIGUOUS, TSR_ERR_VERSION };
+	/* errno values store.h gives a tessera meaning (and text) to. */
+	static const int errnos[] = { -EXFULL, -EBADMSG, -EBUSY, -ENOENT, -EEXIST };
+	const char *texts[sizeof(own) / sizeof(own[0]) + sizeof(errnos) / sizeof(errnos[0])];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		char unknown[64];
+		const char *s = tsr_strerror(own[i]);
+
+		ck_assert_msg(own[i] < -4095, "code %d is in the errno range", own[i]);
+		snprintf(unknown, sizeof(unknown), "%s", strerror(-own[i]));
+		ck_assert_msg(s && *s && strcmp(s, unknown) != 0,
+			      "code %d has no text of its own (\"%s\")", own[i], s ? s : "(null)");
+		texts[n++] = s;
 	}
+	for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++) {
+		char plain[128];
+		const char *s = tsr_strerror(errnos[i]);
+
+		snprintf(plain, sizeof(plain), "%s", strerror(-errnos[i]));
+		ck_assert_msg(s && *s && strcmp(s, plain) != 0,
+			      "errno %d has no tessera text (\"%s\")", -errnos[i], s ? s : "(null)");
+		texts[n++] = s;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++)
+			ck_assert_msg(strcmp(texts[i], texts[j]) != 0,
+				      "two codes share the text \"%s\"", texts[i]);
 }
 END_TEST
 
@@ -488,7 +512,7 @@ START_TEST(test_layer_resolve)
 		tsr_layer_id_to_hex(&ids[dup_a], ha);
 		tsr_layer_id_to_hex(&ids[dup_b], hb);
 		snprintf(spec, sizeof(spec), "%.4s", ha);
-		TSR_CK_RET(tsr_layer_resolve(st, spec, &got), -ENOTUNIQ);
+		TSR_CK_RET(tsr_layer_resolve(st, spec, &got), TSR_ERR_AMBIGUOUS);
 		ck_assert_int_eq(tsr_layer_matches(st, spec, count_match, &mc), 2);
 		ck_assert_int_eq(mc.n, 2);
 		/* the first differing digit makes each unique */
@@ -503,7 +527,7 @@ START_TEST(test_layer_resolve)
 		ck_assert(id_eq(&got, &ids[dup_b]));
 		if (k > 4) {
 			snprintf(spec, sizeof(spec), "%.*s", k, ha);
-			TSR_CK_RET(tsr_layer_resolve(st, spec, &got), -ENOTUNIQ);
+			TSR_CK_RET(tsr_layer_resolve(st, spec, &got), TSR_ERR_AMBIGUOUS);
 		}
 	}
 	{
@@ -1025,8 +1049,10 @@ static void corrupt_objects(enum tsr_codec codec)
 					      "chunk %u of a corrupted pack: read returned 0 "
 					      "with wrong data (pass %d)", c, pass);
 			} else {
-				ck_assert_msg(r == -EBADMSG || r == -EIO,
-					      "chunk %u: read returned %d (%s)", c, r,
+				/* store.h: a damaged object reads as -EIO, whatever
+				 * the pack layer found (bad digest, bad header). */
+				ck_assert_msg(r == -EIO,
+					      "chunk %u: read returned %d (%s), not -EIO", c, r,
 					      tsr_strerror(r));
 				bad += pass == 0;
 				if (!first_err)
@@ -1035,7 +1061,6 @@ static void corrupt_objects(enum tsr_codec codec)
 		}
 	}
 	ck_assert_msg(bad > 0, "16 flipped bytes per pack went unnoticed");
-	/* store.h says -EBADMSG, DESIGN.md says EIO: both are accepted */
 	fprintf(stderr, "corrupt codec %d: %u of %u chunks refused with %d (%s)\n",
 		(int)codec, bad, n, first_err, tsr_strerror(first_err));
 	tsr_layer_close(l);
@@ -1044,13 +1069,13 @@ static void corrupt_objects(enum tsr_codec codec)
 	tsr_scratch_cleanup();
 }
 
-START_TEST(test_corrupt_object_is_ebadmsg_codec_none)
+START_TEST(test_corrupt_object_is_eio_codec_none)
 {
 	corrupt_objects(TSR_CODEC_NONE);
 }
 END_TEST
 
-START_TEST(test_corrupt_object_is_ebadmsg_codec_zstd)
+START_TEST(test_corrupt_object_is_eio_codec_zstd)
 {
 	corrupt_objects(TSR_CODEC_ZSTD);
 }
@@ -1439,7 +1464,7 @@ static Suite *store_suite(void)
 #define T(fn, to) { #fn, fn, to }
 		T(test_init_rejects_bad_chunk_size_and_codec, 60),
 		T(test_init_on_existing_store_or_nonempty_dir, 30),
-		T(test_open_of_non_store_is_enotconn, 30),
+		T(test_open_of_non_store_is_not_store, 30),
 		T(test_volume_name_rules, 30),
 		T(test_volume_list_in_name_order, 30),
 		T(test_layer_id_hex_roundtrip, 30),
@@ -1457,8 +1482,8 @@ static Suite *store_suite(void)
 		T(test_codec_none_roundtrip, 60),
 		T(test_codec_zlib_roundtrip, 60),
 		T(test_codec_zstd_roundtrip, 60),
-		T(test_corrupt_object_is_ebadmsg_codec_none, 60),
-		T(test_corrupt_object_is_ebadmsg_codec_zstd, 60),
+		T(test_corrupt_object_is_eio_codec_none, 60),
+		T(test_corrupt_object_is_eio_codec_zstd, 60),
 		T(test_lock_names_owner_and_stale_lock_is_taken_over, 30),
 		T(test_flushed_writes_survive_kill, 30),
 		T(test_map_of_fresh_volume, 30),

@@ -7,29 +7,56 @@
  *
  * Conventions
  *  - Every function that can fail returns 0 (or a documented non-negative
- *    value) on success and a negative errno on failure.  tsr_strerror() turns
- *    a code into text, including the codes below that carry a tessera
- *    meaning.
+ *    value) on success and a negative code on failure: a negative errno, or
+ *    one of the TSR_ERR_* codes below.  tsr_strerror() turns any of them
+ *    into text.
  *  - Out-parameters are named ret_*; they are written only on success.
  *  - A store handle is safe to use from many threads.  A volume or layer
  *    handle is safe to use from many threads for I/O.
+ *  - Pointers passed to callbacks (names, keys, values, infos, digests) are
+ *    valid during the call only: copy what you keep.  Handles returned
+ *    through ret_* are the caller's until the matching close; memory
+ *    returned through ret_* is malloc'd and the caller's to free (each
+ *    function says which).
  *
- * Error codes with a tessera meaning
- *  -ENOENT     no such volume / layer / name
- *  -EEXIST     a volume or name of that name exists
- *  -ENOTUNIQ   an id prefix matches more than one layer
+ * Error codes
+ * Tessera's own conditions have codes outside the errno range (any errno
+ * is at most 4095), as LMDB's MDB_* codes do, so that an errno that comes
+ * from the kernel (say ENOTCONN from a dead FUSE mountpoint) is never
+ * mistaken for one of them:
+ *  TSR_ERR_NOT_STORE  the directory is not a tessera store
+ *  TSR_ERR_AMBIGUOUS  a name or id prefix matches more than one candidate
+ *                     (a layer here; a manifest or a filesystem signature
+ *                     in imagefmt/)
+ *  TSR_ERR_VERSION    a format version this tessera does not read: the
+ *                     store's (or its LMDB file's); a layer blob's in
+ *                     imagefmt/
+ * errno values keep their usual meaning; these are the ones the library
+ * returns itself, with what they mean here:
+ *  -ENOENT     no such volume / layer / name / record / object
+ *  -EEXIST     a volume, store or name of that name exists
  *  -EBUSY      the store is locked by another process (tsr_store_owner()
  *              names it), or a layer/volume is in use (has children, is open)
- *  -ENOTCONN   the directory is not a tessera store
- *  -EPROTONOSUPPORT  the store's format version is not one this library reads
- *  -EXFULL     the store's metadata map (LMDB) is full
+ *  -EINVAL     an argument is out of range (offset beyond size, bad size,
+ *              bad name...)
+ *  -EIO        a chunk object failed its digest or header check, or could
+ *              not be read, or is missing from the index: data is never
+ *              returned; the store logs the digest once and fsck names the
+ *              object and the layers that use it.  Also any I/O error of the
+ *              filesystem below.
+ *  -EBADMSG    a metadata record is malformed (fsck finds it); also input
+ *              that does not match its digest (layer import)
+ *  -EXFULL     the store's metadata map (LMDB) is full.  An errno, not a
+ *              TSR_ERR_* code, because front-ends hand write errors to the
+ *              kernel (FUSE, virtio), which takes errno values only, and no
+ *              system call the store makes returns EXFULL itself.
  *  -ENOSPC     the filesystem holding the store is full
- *  -EIO        a chunk object failed its digest check or could not be read:
- *              data is never returned; the store logs the digest once and
- *              fsck names the object and the layers that use it
- *  -EBADMSG    a metadata record is malformed (fsck)
- *  -ESTALE     the volume was committed or removed; the handle is dead
- *  -EINVAL     an argument is out of range (offset beyond size, bad size...)
+ *  -ENOMEM     out of memory
+ *  -EAGAIN     LMDB ran out of reader slots or transaction space
+ * Any function that reads the store may return -EIO, -EBADMSG, -EAGAIN and
+ * -ENOMEM, and any that writes it -EXFULL and -ENOSPC too (and other errno
+ * values of the filesystem below); the lists at each function name the
+ * codes that have a meaning of their own there.
  */
 #ifndef TESSERA_STORE_H
 #define TESSERA_STORE_H
@@ -41,6 +68,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Tessera's own error codes (see "Error codes" above): below -4095, so
+ * distinct from every negative errno. */
+#define TSR_ERR_NOT_STORE (-4097)
+#define TSR_ERR_AMBIGUOUS (-4098)
+#define TSR_ERR_VERSION   (-4099)
 
 #define TSR_DIGEST_LEN 32
 #define TSR_ID_HEX_LEN (2 * TSR_DIGEST_LEN)
@@ -75,7 +108,8 @@ struct tsr_progress {
 
 /* ---- errors and ids ---------------------------------------------------- */
 
-/* Text for a negative errno, with tessera's meanings for the codes above. */
+/* Text for a TSR_ERR_* code or a negative errno (with tessera's meaning
+ * where the list above gives one).  A static string: never free it. */
 const char *tsr_strerror(int err);
 
 /* buf must hold TSR_ID_HEX_LEN + 1 bytes. */
@@ -97,7 +131,7 @@ struct tsr_init_options {
 
 /* Creates a store in dir (created if missing; must be empty otherwise).
  * -EEXIST when dir already holds a store, -ENOTEMPTY when it holds other
- * files, -EINVAL for a bad chunk size or codec. */
+ * files, -EINVAL for a bad chunk size or codec; errno of mkdir/open. */
 int tsr_store_init(const char *dir, const struct tsr_init_options *opts);
 
 struct tsr_open_options {
@@ -111,13 +145,24 @@ struct tsr_open_options {
 };
 
 /* Opens a store and takes its lock.  A lock left by a killed process is
- * taken over.  -EBUSY when another live process holds it. opts may be NULL. */
+ * taken over.  opts may be NULL.  *ret_store is the caller's until
+ * tsr_store_close().
+ *  TSR_ERR_NOT_STORE  dir has no store marker, or its metadata lacks the
+ *                     store's databases or settings
+ *  TSR_ERR_VERSION    the store's format version is not this library's
+ *  -EBUSY             another live process holds the lock
+ *  -ENOENT, ...       dir itself cannot be opened (errno of open(2): a
+ *                     dead FUSE mountpoint gives -ENOTCONN)
+ *  -EBADMSG           its settings (chunk size, codec) are malformed
+ *  -ENOSYS            libcrypto offers no SHA-256 */
 int tsr_store_open(const char *dir, const struct tsr_open_options *opts,
 		   struct tsr_store **ret_store);
-/* Flushes and closes every volume still open, then releases the lock. */
+/* Flushes and closes every volume still open (their handles die with
+ * it), then releases the lock and frees store.  NULL is a no-op. */
 void tsr_store_close(struct tsr_store *store);
 
-/* The pid recorded in dir's lock file, or a negative errno. */
+/* The pid recorded in dir's lock file (whether or not it still runs), or
+ * -ENOENT when there is none, or the errno of opening the file. */
 int tsr_store_owner(const char *dir);
 
 struct tsr_store_stats {
@@ -133,6 +178,7 @@ struct tsr_store_stats {
 	uint64_t volume_bytes;   /* allocated bytes of volume data files */
 	uint64_t meta_bytes;     /* allocated bytes of the metadata map */
 };
+/* Totals; sizes of files that cannot be stat'ed count as 0. */
 int tsr_store_stat(struct tsr_store *store, struct tsr_store_stats *ret_stats);
 
 /* ---- volumes ------------------------------------------------------------ */
@@ -149,22 +195,29 @@ struct tsr_volume_info {
 	uint64_t allocated_bytes;  /* allocated bytes of its data file */
 };
 
-/* size must be > 0.  With a parent, size 0 means the parent's size and a
- * smaller size is -EINVAL. */
+/* size must be > 0.  With a parent, size 0 means the parent's size.
+ *  -EINVAL  bad name, size 0 without a parent, a size smaller than the
+ *           parent's, or more than 2^31 chunks
+ *  -EEXIST  a volume of that name exists
+ *  -ENOENT  parent is not in the store */
 int tsr_volume_create(struct tsr_store *store, const char *name, uint64_t size,
 		      const struct tsr_layer_id *parent);
-/* Refused with -EBUSY while a handle on the volume is open. */
+/* -EBUSY while a handle on the volume is open; -ENOENT, -EINVAL (name). */
 int tsr_volume_remove(struct tsr_store *store, const char *name);
+/* -ENOENT, -EINVAL (name). */
 int tsr_volume_stat(struct tsr_store *store, const char *name,
 		    struct tsr_volume_info *ret_info);
 /* Calls fn for each volume in name order; a non-zero return from fn stops
- * the walk and is returned. */
+ * the walk and is returned.  info is valid during the call only. */
 int tsr_volume_list(struct tsr_store *store,
 		    int (*fn)(const struct tsr_volume_info *info, void *arg),
 		    void *arg);
 
 /* Handles on one volume share one state: opening twice gives two references
- * to it.  Closing the last reference flushes. */
+ * to it.  Closing the last reference flushes.  *ret_vol is valid until
+ * tsr_volume_close(), a tsr_volume_commit() that consumes it, or
+ * tsr_store_close().  -ENOENT, -EINVAL (name), -EBUSY while the volume is
+ * being committed. */
 int tsr_volume_open(struct tsr_store *store, const char *name,
 		    struct tsr_volume **ret_vol);
 void tsr_volume_close(struct tsr_volume *vol);
@@ -172,7 +225,11 @@ uint64_t tsr_volume_size(const struct tsr_volume *vol);
 uint32_t tsr_volume_chunk_size(const struct tsr_volume *vol);
 
 /* Byte-addressed I/O at any offset and length within the volume's size
- * (-EINVAL beyond it).  Reads and writes are whole: 0 means all len bytes. */
+ * (-EINVAL beyond it).  Reads and writes are whole: 0 means all len bytes.
+ * A read of a chunk inherited from a damaged object is -EIO (buf then
+ * holds no unverified bytes of it); a write that must first copy such a
+ * chunk up is -EIO too.  A flush that failed makes every later flush of the
+ * volume fail with the same code. */
 int tsr_volume_read(struct tsr_volume *vol, void *buf, size_t len, uint64_t off);
 int tsr_volume_write(struct tsr_volume *vol, const void *buf, size_t len,
 		     uint64_t off);
@@ -233,7 +290,11 @@ int tsr_volume_map(struct tsr_volume *vol, uint64_t off, uint64_t len, bool for_
  * the volume.  The caller's handle must be the only reference (-EBUSY
  * otherwise) and is consumed whatever the result.  name may be NULL.  When
  * a layer of identical content exists, it gains a hold and its id is
- * returned.  progress may be NULL. */
+ * returned.  progress may be NULL.
+ *  -EBUSY   another reference to the volume is open
+ *  -EINVAL  a bad name
+ *  -EEXIST  a layer of that name exists
+ * On failure the volume remains (the handle is closed all the same). */
 int tsr_volume_commit(struct tsr_volume *vol, const char *name,
 		      const struct tsr_progress *progress,
 		      struct tsr_layer_id *ret_id);
@@ -255,43 +316,54 @@ struct tsr_layer_info {
 };
 
 /* Resolves a layer name, a full id or a unique id prefix (at least 4 hex
- * digits).  -ENOENT, or -ENOTUNIQ for an ambiguous prefix (see
- * tsr_layer_matches). */
+ * digits).  -ENOENT, or TSR_ERR_AMBIGUOUS for a prefix of more than one
+ * layer (tsr_layer_matches lists them). */
 int tsr_layer_resolve(struct tsr_store *store, const char *spec,
 		      struct tsr_layer_id *ret_id);
 /* Calls fn for the layer named spec (name != NULL) and for every layer whose
  * id starts with spec when spec is 4 to 64 hex digits (name == NULL);
- * returns the number of matches or a negative errno. */
+ * returns the number of matches, or fn's non-zero return (which stops the
+ * walk), or a negative errno.  id and name are valid during the call. */
 int tsr_layer_matches(struct tsr_store *store, const char *spec,
 		      int (*fn)(const struct tsr_layer_id *id, const char *name,
 				void *arg),
 		      void *arg);
+/* -ENOENT when the store has no such layer. */
 int tsr_layer_stat(struct tsr_store *store, const struct tsr_layer_id *id,
 		   struct tsr_layer_info *ret_info);
+/* In id order; a non-zero return from fn stops the walk and is returned.
+ * info is valid during the call only. */
 int tsr_layer_list(struct tsr_store *store,
 		   int (*fn)(const struct tsr_layer_info *info, void *arg),
 		   void *arg);
-/* Names of a layer, through fn. */
+/* Names of a layer, through fn (name valid during the call); a non-zero
+ * return from fn stops the walk and is returned. */
 int tsr_layer_names(struct tsr_store *store, const struct tsr_layer_id *id,
 		    int (*fn)(const char *name, void *arg), void *arg);
-/* Points name at id (-EEXIST when the name points elsewhere). */
+/* Points name at id: 0 also when it already does.  -EEXIST when the name
+ * points elsewhere, -ENOENT when there is no layer id, -EINVAL (name). */
 int tsr_layer_name_set(struct tsr_store *store, const char *name,
 		       const struct tsr_layer_id *id);
 /* Drops one hold (and, when name is not NULL, that name).  The last hold
- * removes the layer; refused with -EBUSY while layers or volumes use it as
- * their parent. */
+ * removes the layer.  -EBUSY while layers or volumes use it as their parent
+ * (nothing dropped), -ENOENT when there is no such layer or name points
+ * elsewhere. */
 int tsr_layer_remove(struct tsr_store *store, const struct tsr_layer_id *id,
 		     const char *name);
 
-/* Read-only access to a layer's flattened content. */
+/* Read-only access to a layer's flattened content.  *ret_layer is the
+ * caller's until tsr_layer_close(), which must come before
+ * tsr_store_close().  -ENOENT when the store has no such layer. */
 int tsr_layer_open(struct tsr_store *store, const struct tsr_layer_id *id,
 		   struct tsr_layer **ret_layer);
 void tsr_layer_close(struct tsr_layer *layer);
 uint64_t tsr_layer_size(const struct tsr_layer *layer);
+/* Whole reads within the size (-EINVAL beyond it); -EIO for a chunk whose
+ * object is damaged or missing (buf then holds no unverified bytes of it). */
 int tsr_layer_read(struct tsr_layer *layer, void *buf, size_t len, uint64_t off);
 
 /* Adds a hold on a layer (an image or a snapshot that keeps it); dropped by
- * tsr_layer_remove. */
+ * tsr_layer_remove.  -ENOENT, -EOVERFLOW at 2^32-1 holds. */
 int tsr_layer_hold(struct tsr_store *store, const struct tsr_layer_id *id);
 
 /* ---- records of the front-ends ------------------------------------------- */
@@ -301,14 +373,18 @@ int tsr_layer_hold(struct tsr_store *store, const struct tsr_layer_id *id);
  * the call returns.  ns is 1..63 bytes without NUL; key 1..400 bytes; a
  * value at most 16 MiB. */
 #define TSR_RECORD_KEY_MAX 400
+/* -EINVAL for a bad ns or key, -EFBIG for a value over 16 MiB. */
 int tsr_record_put(struct tsr_store *store, const char *ns, const char *key,
 		   const void *val, size_t len);
-/* *ret_val is malloc'd (free it); -ENOENT when absent. */
+/* *ret_val is malloc'd (the caller frees it); -ENOENT when absent,
+ * -EINVAL for a bad ns or key. */
 int tsr_record_get(struct tsr_store *store, const char *ns, const char *key,
 		   void **ret_val, size_t *ret_len);
+/* -ENOENT when absent, -EINVAL for a bad ns or key. */
 int tsr_record_del(struct tsr_store *store, const char *ns, const char *key);
 /* Calls fn for each record of ns whose key starts with prefix (may be ""),
- * in key order; a non-zero return from fn stops the walk and is returned. */
+ * in key order; a non-zero return from fn stops the walk and is returned.
+ * key and val are valid during the call only.  -EINVAL for a bad ns. */
 int tsr_record_list(struct tsr_store *store, const char *ns, const char *prefix,
 		    int (*fn)(const char *key, const void *val, size_t len, void *arg),
 		    void *arg);
@@ -323,12 +399,13 @@ uint32_t tsr_store_chunk_size(const struct tsr_store *store);
 
 /* Calls fn for each entry of the layer's own map (the chunks that differ
  * from its parent), in ascending index order: digest is the chunk's, or
- * NULL for a hole.  A non-zero return from fn stops the walk and is
- * returned. */
+ * NULL for a hole (valid during the call).  A non-zero return from fn stops
+ * the walk and is returned.  -ENOENT when there is no such layer. */
 int tsr_layer_entries(struct tsr_store *store, const struct tsr_layer_id *id,
 		      int (*fn)(uint64_t index, const uint8_t *digest, void *arg), void *arg);
 /* Calls fn for the digest of every chunk of the layer's flattened content
- * that holds data (a digest may come more than once). */
+ * that holds data (a digest may come more than once; valid during the
+ * call).  A non-zero return from fn stops the walk and is returned. */
 int tsr_layer_digests(struct tsr_layer *layer,
 		      int (*fn)(const uint8_t *digest, void *arg), void *arg);
 
@@ -337,20 +414,25 @@ int tsr_layer_digests(struct tsr_layer *layer,
 size_t tsr_object_stored_max(const struct tsr_store *store);
 /* Reads an object as stored, after verifying it against its digest:
  * *ret_codec and *ret_len bytes of payload in buf (cap bytes).  -ENOENT when
- * the store has no such object, -EIO when it is damaged. */
+ * the store has no such object, -EIO when it is damaged, -ENOBUFS when cap
+ * is too small. */
 int tsr_object_read_stored(struct tsr_store *store, const uint8_t digest[TSR_DIGEST_LEN],
 			   enum tsr_codec *ret_codec, void *buf, size_t cap, size_t *ret_len);
 
 /* A layer being imported.  Holds the store's commit lock from begin to
  * commit or abort: imports and commits of one store run one at a time. */
 struct tsr_layer_import;
-/* -EINVAL when chunk_size is not the store's, -ENOENT when parent (not
- * NULL) is not in the store. */
+/* -EINVAL when chunk_size is not the store's, size is 0 or over 2^31
+ * chunks, or smaller than the parent's; -ENOENT when parent (not NULL) is
+ * not in the store.  *ret_imp is the caller's until
+ * tsr_layer_import_commit() or tsr_layer_import_abort(). */
 int tsr_layer_import_begin(struct tsr_store *store, const struct tsr_layer_id *parent,
 			   uint64_t size, uint32_t chunk_size,
 			   struct tsr_layer_import **ret_imp);
 /* Adds an object: decompressed and checked against digest (-EBADMSG when
- * it does not match) unless the store already has it. */
+ * it does not match, or is all zeros) unless the store already has it.
+ * A failure other than -EBADMSG (the store could not append the object)
+ * makes every later call on imp fail with the same code. */
 int tsr_layer_import_object(struct tsr_layer_import *imp, const uint8_t digest[TSR_DIGEST_LEN],
 			    enum tsr_codec codec, const void *payload, size_t len);
 /* Adds a map entry (digest NULL: a hole); indexes must ascend and lie

@@ -164,7 +164,7 @@ struct tsr_image_mount {
  * NULL, what the device holds.  The mount then holds the device: the
  * unmount detaches it (autoclear).  On failure nothing is left and
  * *ret_step says which step failed; at TSR_MOUNT_STEP_PROBE, besides the
- * errors of tsr_volume_fs_detect (-ENOMEDIUM, -ENOTUNIQ...), -EMEDIUMTYPE:
+ * errors of tsr_volume_fs_detect (-ENOMEDIUM, TSR_ERR_AMBIGUOUS...), -EMEDIUMTYPE:
  * the device holds no filesystem but ret->fs.type (ret->fs.usage); ret is
  * filled as far as it got.
  */

@@ -30,7 +30,7 @@ struct tsr_name_match {
 	/* 0: what was found. */
 	enum tsr_name_kind kind;
 	struct tsr_layer_id id;     /* an image's top layer, or the layer */
-	/* -ENOTUNIQ: either two kinds matched (both[0] and both[1], the first
+	/* TSR_ERR_AMBIGUOUS: either two kinds matched (both[0] and both[1], the first
 	 * two in resolution order), or nothing else matched and a layer id
 	 * prefix matched several layers (both[0] == TSR_NAME_ANY; the first
 	 * of them in layers[0..n_layers)). */
@@ -42,7 +42,7 @@ struct tsr_name_match {
 /*
  * Resolves spec.  0 and what it names; -EINVAL when the name after the
  * prefix cannot name anything it may name ("", ".", "..", or a '/' where
- * no image may match); -ENOENT when nothing matches; -ENOTUNIQ (above).
+ * no image may match); -ENOENT when nothing matches; TSR_ERR_AMBIGUOUS (above).
  * *ret is filled on those three too (forced and name at least); other
  * negative errnos are the store's.
  */

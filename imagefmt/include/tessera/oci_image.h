@@ -4,8 +4,8 @@
  * its layer tars to a directory tree (oci_apply.c).  Used by `tessera image
  * import`; knows nothing of the store.
  *
- * Everything here reads untrusted bytes.  Functions return 0 or a negative
- * errno, and on failure write one line of context into err (when err is not
+ * Everything here reads untrusted bytes.  Functions return 0, a negative
+ * errno or a TSR_ERR_* code of <tessera/store.h>, and on failure write one line of context into err (when err is not
  * NULL and errlen > 0), e.g.
  *     blob sha256:ab12...: digest mismatch (got sha256:cd34...)
  *     entry '../etc/x': path escapes the root
@@ -18,7 +18,8 @@
  *              symlink in the way, a whiteout outside)
  *  -ENOTSUP    a media type, entry type or digest algorithm we do not read
  *  -ESRCH      no manifest matches the platform / ref name
- *  -ENOTUNIQ   several manifests match and nothing chooses between them
+ *  TSR_ERR_AMBIGUOUS  several manifests match and nothing chooses between
+ *              them
  *
  * Requires libarchive, jansson and libcrypto.  tsr_oci_apply_layer needs
  * root (it sets owners, device nodes and security.* xattrs).
@@ -28,6 +29,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <tessera/store.h> /* TSR_ERR_AMBIGUOUS */
 
 #ifdef __cplusplus
 extern "C" {

@@ -10,10 +10,12 @@
  * looked at: a whole-disk image with a partition table "holds no
  * filesystem".
  *
- * Functions return 0 or a negative errno, like the rest of tessera:
- *  -ENOMEDIUM  no signature found: the image holds no filesystem
- *  -ENOTUNIQ   more than one signature (e.g. leftovers of an older mkfs):
- *              libblkid refuses to choose (wipefs(8) lists them)
+ * Functions return 0, a negative errno or a TSR_ERR_* code of
+ * <tessera/store.h>, like the rest of tessera:
+ *  -ENOMEDIUM         no signature found: the image holds no filesystem
+ *  TSR_ERR_AMBIGUOUS  more than one signature (e.g. leftovers of an older
+ *                     mkfs): libblkid refuses to choose (wipefs(8) lists
+ *                     them)
  */
 #ifndef TESSERA_VOLUME_FS_H
 #define TESSERA_VOLUME_FS_H
@@ -21,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <tessera/store.h> /* TSR_ERR_AMBIGUOUS */
 
 #ifdef __cplusplus
 extern "C" {
