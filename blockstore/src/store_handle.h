@@ -24,7 +24,7 @@ struct tsr_volume;
 struct evp_md_st;
 
 #define TSR_FORMAT_VERSION 1
-#define TSR_MARKER_FILE "TESSERA"
+#define TSR_MARKER_FILE TSR_STORE_MARKER_FILE
 #define TSR_LOCK_FILE "lock"
 #define TSR_META_DIR "meta"
 #define TSR_PACK_DIR "packs"

@@ -9,6 +9,7 @@
  */
 #include "daemon_internal.h"
 
+#include <tessera/store.h>
 #include <tessera/unix_socket.h>
 
 #include <errno.h>
@@ -176,11 +177,15 @@ int tsr_control_connect(const char *store_dir, int *ret_sock)
 	dir_fd = open(store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)
 		return -errno;
-	/* Whoever owns the directory decides what listens in it. */
+	/* Whoever owns the directory decides what listens in it; and a
+	 * directory that is no store has no daemon to talk to. */
 	if (fstat(dir_fd, &st) < 0)
 		r = -errno;
 	else if (st.st_uid != 0 && st.st_uid != geteuid())
 		r = -EPERM;
+	else if (fstatat(dir_fd, TSR_STORE_MARKER_FILE, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		 !S_ISREG(st.st_mode))
+		r = -ENOENT;
 	else {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/" TSR_CONTROL_SOCKET, dir_fd);
 		r = tsr_unix_connect_verified(path, 0, ret_sock);

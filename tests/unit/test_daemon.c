@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -133,12 +134,21 @@ START_TEST(test_forwarded_command_runs_through_callback)
 	struct tsr_daemon *d;
 	int sock, status = -1;
 
-	TSR_CK_RET(tsr_control_connect(dir, &sock), -ENOENT);  /* no socket yet */
+	char marker[PATH_MAX + 16];
+	int mfd;
+
+	TSR_CK_RET(tsr_control_connect(dir, &sock), -ENOENT);  /* no store, no socket */
 	TSR_CK_OK(tsr_daemon_new("test", &d));
 	TSR_CK_OK(tsr_daemon_control_start(d, dir, run_cb, &seen));
 	TSR_CK_RET(tsr_daemon_control_start(d, dir, run_cb, &seen), -EBUSY);
 	fds[3] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(fds[3], 0);
+	/* A socket in a directory that is no store is not talked to. */
+	TSR_CK_RET(tsr_control_connect(dir, &sock), -ENOENT);
+	snprintf(marker, sizeof(marker), "%s/" TSR_STORE_MARKER_FILE, dir);
+	mfd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(mfd, 0);
+	close(mfd);
 	TSR_CK_OK(tsr_control_connect(dir, &sock));
 	TSR_CK_OK(tsr_control_call(sock, 2, argv, fds, &status));
 	close(sock);

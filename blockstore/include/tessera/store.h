@@ -75,6 +75,11 @@ extern "C" {
 #define TSR_ERR_AMBIGUOUS (-4098)
 #define TSR_ERR_VERSION   (-4099)
 
+/* The file whose presence (and format version inside) makes a directory a
+ * store (blockstore/FORMAT.md).  A client of a store's daemon checks it
+ * before it talks to whatever listens there. */
+#define TSR_STORE_MARKER_FILE "TESSERA"
+
 #define TSR_DIGEST_LEN 32
 #define TSR_ID_HEX_LEN (2 * TSR_DIGEST_LEN)
 

@@ -140,7 +140,7 @@ int tsr_control_parse_request(const void *buf, size_t len, const int *fds,
  * other end (SO_PEERCRED) must each belong to root or to the caller's
  * effective uid, else -EPERM (the caller's terminal, working directory and
  * typed input must not reach another user).  -ENOENT when there is no
- * store or no socket there, -ECONNREFUSED when it is a dead daemon's,
+ * store (no TSR_STORE_MARKER_FILE) or no socket there, -ECONNREFUSED when it is a dead daemon's,
  * -ENOTSOCK when the file is not a socket; other negative errnos as
  * connect(2). */
 int tsr_control_connect(const char *store_dir, int *ret_sock);
