@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds a libFuzzer target of imagefmt/ with clang-14 and runs it for a
+# Builds a libFuzzer target (imagefmt/, the control protocol) with clang-14 and runs it for a
 # fixed number of inputs from its seed corpus (tests/fuzz/corpus/NAME).
-# Usage: fuzz.sh NAME [RUNS]     NAME: layer_blob | oci_image | oci_apply
+# Usage: fuzz.sh NAME [RUNS]     NAME: layer_blob | oci_image | oci_apply | control
 # Exit 77 when clang-14 or libFuzzer is missing, or (oci_apply) not root.
 # New inputs go to a scratch corpus; the seeds are only read.  A crash
 # leaves its input in ${TSR_FUZZ_ARTIFACTS:-/tmp/}tsr-fuzz-NAME-*.
@@ -23,6 +23,10 @@ oci_image|oci_apply)
 	srcs=("$root"/imagefmt/src/oci_{archive,docker,index,tar,apply}.c)
 	libs=(-larchive -ljansson -lcrypto -lpthread)
 	max_len=65536;;
+control)
+	srcs=("$root"/daemon/src/control_proto.c "$root"/unixsock/src/unix_socket.c)
+	libs=(-lpthread)
+	max_len=16384;;
 *) echo "fuzz.sh: unknown target '$name'" >&2; exit 2;;
 esac
 if [ "$name" = oci_apply ] && [ "$(id -u)" -ne 0 ]; then
@@ -38,7 +42,8 @@ export TSR_FUZZ_TMP=$S
 cflags=(-g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-I"$root/imagefmt/include" -I"$root/imagefmt/src"
-	-I"$root/blockstore/include" -I"$root/blockstore/src")
+	-I"$root/blockstore/include" -I"$root/blockstore/src"
+	-I"$root/daemon/include" -I"$root/daemon/src" -I"$root/unixsock/include")
 # One compiler per CPU (the blockstore takes 15 s in one process).
 mkdir "$T/obj"
 jobs=$(nproc 2>/dev/null || echo 2) n=0 fail=0
