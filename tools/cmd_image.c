@@ -135,6 +135,28 @@ static void print_progress(void *arg, const struct tsr_oci_import_progress *p)
 			(unsigned long long)(p->stats->whiteouts + p->stats->opaques));
 }
 
+/* The caps not given: the whole import at most what the work dir's and
+ * the store's filesystems can take (tsr_oci_extract_cap), one layer at
+ * most the whole. */
+static int default_caps(const struct import *im, const char *store_dir,
+			struct tsr_oci_open_opts *oo)
+{
+	uint64_t work, store;
+	int r;
+
+	if (!oo->max_total) {
+		r = tsr_oci_extract_cap_for(im->work_dir, &work);
+		if (!r)
+			r = tsr_oci_extract_cap_for(store_dir, &store);
+		if (r)
+			return r;
+		oo->max_total = work < store ? work : store;
+	}
+	if (!oo->max_blob || oo->max_blob > oo->max_total)
+		oo->max_blob = oo->max_total;
+	return 0;
+}
+
 static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -142,6 +164,8 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 		{ "size", required_argument, NULL, 's' },
 		{ "platform", required_argument, NULL, 'p' },
 		{ "ref", required_argument, NULL, 'r' },
+		{ "max-extract", required_argument, NULL, 'X' },
+		{ "max-layer", required_argument, NULL, 'L' },
 		CLI_LONGOPT_END,
 	};
 	struct tsr_oci_open_opts oo = { .flags = TSR_OCI_VERIFY_DIFF_IDS };
@@ -157,7 +181,7 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 	int c, r, status = CLI_FAIL;
 
 	for (bool first = true;; first = false) {
-		c = cli_getopt(cmd, argc, argv, "n:s:p:r:", longopts, first);
+		c = cli_getopt(cmd, argc, argv, "n:s:p:r:X:L:", longopts, first);
 		if (c == CLI_OPT_END)
 			break;
 		switch (c) {
@@ -173,6 +197,16 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 			break;
 		case 'r':
 			oo.ref = optarg;
+			break;
+		case 'X':
+			if (cli_parse_size_opt(cmd, "--max-extract", optarg, false,
+					       &oo.max_total) != CLI_OK)
+				return CLI_USAGE;
+			break;
+		case 'L':
+			if (cli_parse_size_opt(cmd, "--max-layer", optarg, false,
+					       &oo.max_blob) != CLI_OK)
+				return CLI_USAGE;
 			break;
 		default:
 			return cli_opt_status(c);
@@ -194,7 +228,16 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 		cli_errno(r, "image import: setting up");
 		goto out;
 	}
+	r = default_caps(&im, cli->store_dir, &oo);
+	if (r) {
+		cli_errno(r, "image import: free space of %s", im.work_dir);
+		goto out;
+	}
 	r = tsr_oci_image_open(path, im.work_dir, &oo, &im.img, err, sizeof(err));
+	if (r == -EFBIG) {
+		cli_err("image import: %s (--max-extract, --max-layer)", err);
+		goto out;
+	}
 	if (r) {
 		cli_err("image import: %s: %s", argv[optind], err);
 		goto out;
@@ -354,7 +397,8 @@ static const struct cli_cmd image_cmds[] = {
 	{
 		.name = "import",
 		.path = "image import",
-		.args = "FILE [--name NAME] [--size SIZE] [--platform OS/ARCH] [--ref REF]",
+		.args = "FILE [--name NAME] [--size SIZE] [--platform OS/ARCH] [--ref REF] "
+			"[--max-extract SIZE] [--max-layer SIZE]",
 		.summary = "Imports a container image archive as a chain of layers, one per "
 			   "image layer; prints the image name and its top layer id.",
 		.details = "FILE is an OCI image layout tar (skopeo copy ... oci-archive:, or a "
@@ -372,6 +416,20 @@ static const struct cli_cmd image_cmds[] = {
 			   "(default:\n"
 			   "                       the only one, else linux/amd64)\n"
 			   "  --ref REF            which manifest, by its ref name annotation\n"
+			   "  --max-extract SIZE   at most SIZE bytes extracted in all: the blobs "
+			   "written\n"
+			   "                       to the work dir plus what compressed layers "
+			   "expand to\n"
+			   "                       (default: the free space of the work dir's "
+			   "and the\n"
+			   "                       store's filesystems less a margin, at most "
+			   "256G)\n"
+			   "  --max-layer SIZE     at most SIZE bytes for one blob or one layer "
+			   "expanded\n"
+			   "                       (default: the --max-extract cap)\n"
+			   "                       Past a cap the import stops while "
+			   "decompressing and\n"
+			   "                       leaves nothing behind.\n"
 			   "Needs root.  Mount the result with 'tessera mount --rootfs NAME MNT'.\n",
 		.run = run_import,
 	},
