@@ -175,7 +175,7 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 		.volume_file = volume_file, .volume_file_arg = &im,
 		.progress = print_progress,
 	};
-	struct tsr_oci_import_fail fail;
+	struct tsr_oci_import_fail fail = { 0 };
 	struct tsr_layer_id top;
 	char path[PATH_MAX + 64], err[1024], name[TSR_NAME_MAX + 1];
 	int c, r, status = CLI_FAIL;
