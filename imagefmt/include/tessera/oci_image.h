@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * OCI and Docker image archives: reading one (oci_archive.c) and applying
- * its layer tars to a directory tree (oci_apply.c).  Used by `tessera image
- * import`; knows nothing of the store.
+ * its layer tars to a directory tree (oci_apply.c), within the caller's
+ * extraction caps (oci_limits.c).  Used by the import into a store
+ * (oci_import.h); knows nothing of the store.
  *
  * Everything here reads untrusted bytes.  Functions return 0 or a negative
  * errno, and on failure write one line of context into err (when err is not
