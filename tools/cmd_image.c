@@ -4,15 +4,11 @@
  * tessera layers, without containerd.
  *
  * Import: the archive is opened and every blob verified (imagefmt's
- * oci_image.h); then for each layer, base first, a volume on the previous
- * layer (the first gets a fresh ext4: volume_fs.h) is served by a FUSE
- * mount of this process, attached to a loop device and mounted; the layer
- * tar is applied to it, its free space trimmed, and it is committed.  A
- * layer whose OCI chain id was imported before is reused (a hold, no
- * work).  The image's record names the layers; it holds one hold on each.
- *
- * The image's record and the chain-id records that let a later import
- * reuse a layer are imagefmt's (image_store.h).
+ * oci_image.h) in a private work dir, then imported layer by layer
+ * (imagefmt's oci_import.h).  This file serves the store over a FUSE mount
+ * of this process for the duration (the library reaches each volume's
+ * image file through it), prints the library's progress and errors, and
+ * cleans up.
  */
 #include "cli.h"
 #include <tessera/mount_stack.h>
@@ -28,14 +24,11 @@
 #include <tessera/fuse_server.h>
 #include <tessera/image_store.h>
 #include <tessera/oci_image.h>
-#include <tessera/volume_fs.h>
+#include <tessera/oci_import.h>
 
 #define DEFAULT_IMAGE_SIZE (8ull << 30)
-#define COMMIT_BUSY_RETRIES 200 /* x 50 ms: the kernel releases the image late */
 
 struct import {
-	struct cli *cli;
-	struct tsr_store *store;
 	struct tsr_oci_image *img;
 	char run_dir[64];           /* TSR_MOUNT_RUN_DIR/import-XXXXXX */
 	char fuse_mnt[80];          /* run_dir/fuse */
@@ -44,10 +37,6 @@ struct import {
 	struct tsr_fuse *fuse;
 	pthread_t serve_thread;
 	bool serving;
-	struct tsr_layer_id *ids;   /* layers held for the image so far */
-	bool *reused;
-	size_t held;
-	uint64_t size;
 };
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -70,9 +59,9 @@ static void client_path(const struct cli *cli, const char *file, char *buf, size
 		snprintf(buf, len, "/proc/self/fd/%d/%s", cli->cwd_fd, file);
 }
 
-/* ---- the FUSE mount and the per-layer stack -------------------------------------- */
+/* ---- the FUSE mount the import reaches the volumes through ------------------------ */
 
-static int import_setup(struct import *im)
+static int import_setup(struct import *im, struct tsr_store *store)
 {
 	struct tsr_fuse_options fo = { 0 };
 	int r;
@@ -94,7 +83,7 @@ static int import_setup(struct import *im)
 		return -errno;
 	}
 	fo.mountpoint = im->fuse_mnt;
-	r = tsr_fuse_mount(im->store, &fo, &im->fuse);
+	r = tsr_fuse_mount(store, &fo, &im->fuse);
 	if (r)
 		return r;
 	r = -pthread_create(&im->serve_thread, NULL, serve_main, im);
@@ -124,109 +113,47 @@ static void import_teardown(struct import *im)
 	tsr_oci_image_free(im->img);
 }
 
-/* Applies layer i to volume vname (mounted through loop), then trims. */
-static int apply_on_volume(struct import *im, size_t i, const char *vname, bool fresh)
+/* oci_import.h's volume_file: the volume's file under our FUSE mount. */
+static int volume_file(void *arg, const char *volume, char *buf, size_t len)
 {
-	const struct tsr_oci_layer *l = &im->img->layers[i];
-	struct tsr_oci_apply_stats st;
-	char image[PATH_MAX + 300], err[512];
-	struct tsr_image_mount m;
-	enum tsr_mount_step step;
-	int r, r2;
+	const struct import *im = arg;
 
-	r = tsr_fuse_path(im->fuse_mnt, TSR_FUSE_VOLUME, vname, image, sizeof(image));
-	if (r) {
-		cli_errno(r, "image import: the image file of volume %s", vname);
-		return r;
-	}
-	if (fresh) {
-		r = tsr_volume_fs_make(image, tsr_store_chunk_size(im->store), NULL, err,
-				       sizeof(err));
-		if (r) {
-			cli_err("image import: making the filesystem: %s", err);
-			return r;
-		}
-	}
-	r = tsr_mount_image(image, im->root, "ext4", 0, &m, &step);
-	if (r) {
-		if (step == TSR_MOUNT_STEP_ATTACH)
-			cli_errno(r, "image import: attaching %s to a loop device", image);
-		else
-			cli_errno(r, "image import: mounting %s", m.loop_dev);
-		return r;
-	}
-	r = tsr_oci_apply_layer(l->path, im->root, &st, err, sizeof(err));
-	if (r)
-		cli_err("image import: layer %zu (%s): %s", i + 1, l->digest, err);
-	else if ((r = tsr_volume_fs_trim(im->root, NULL)) < 0)
-		cli_errno(r, "image import: trimming layer %zu", i + 1);
-	r2 = tsr_unmount_image(im->root, m.loop_dev, image, &step);
-	if (r2 && !r && step == TSR_MOUNT_STEP_UNMOUNT) {
-		r = r2;
-		cli_errno(r, "image import: unmounting layer %zu", i + 1);
-	}
-	if (!r)
+	return tsr_fuse_path(im->fuse_mnt, TSR_FUSE_VOLUME, volume, buf, len);
+}
+
+static void print_progress(void *arg, const struct tsr_oci_import_progress *p)
+{
+	(void)arg;
+	if (p->reused)
+		fprintf(cli_errf(), "layer %zu/%zu: %s: already in the store\n", p->layer + 1,
+			p->n_layers, p->digest);
+	else
 		fprintf(cli_errf(), "layer %zu/%zu: %s: %llu entries, %llu files, %llu whiteouts\n",
-			i + 1, im->img->n_layers, l->digest, (unsigned long long)st.entries,
-			(unsigned long long)st.files,
-			(unsigned long long)(st.whiteouts + st.opaques));
-	return r;
+			p->layer + 1, p->n_layers, p->digest,
+			(unsigned long long)p->stats->entries,
+			(unsigned long long)p->stats->files,
+			(unsigned long long)(p->stats->whiteouts + p->stats->opaques));
 }
 
-/* Commits vname; the kernel may still hold the image file open for a
- * moment after the loop device let go of it. */
-static int commit_volume(struct import *im, const char *vname, struct tsr_layer_id *ret_id)
+/* The caps not given: the whole import at most what the work dir's and
+ * the store's filesystems can take (tsr_oci_extract_cap), one layer at
+ * most the whole. */
+static int default_caps(const struct import *im, const char *store_dir,
+			struct tsr_oci_open_opts *oo)
 {
-	for (int tries = 0;; tries++) {
-		struct tsr_volume *vol;
-		int r = tsr_volume_open(im->store, vname, &vol);
-
-		if (!r)
-			r = tsr_volume_commit(vol, NULL, NULL, ret_id);
-		if (r != -EBUSY || tries == COMMIT_BUSY_RETRIES)
-			return r;
-		usleep(50 * 1000);
-	}
-}
-
-/* Imports layer i on parent (NULL for the base); *ret_id gets a layer
- * holding one hold for the image. */
-static int import_layer(struct import *im, size_t i, const struct tsr_layer_id *parent,
-			const char *chain, struct tsr_layer_id *ret_id, bool *ret_reused)
-{
-	struct tsr_layer_info li;
-	char vname[64];
+	uint64_t work, store;
 	int r;
 
-	if (tsr_oci_chain_get(im->store, chain, ret_id) == 0 &&
-	    tsr_layer_stat(im->store, ret_id, &li) == 0 &&
-	    (i == 0 ? !li.has_parent
-		    : li.has_parent && !memcmp(li.parent.bytes, parent->bytes, TSR_DIGEST_LEN))) {
-		*ret_reused = true;
-		fprintf(cli_errf(), "layer %zu/%zu: %s: already in the store\n", i + 1,
-			im->img->n_layers, im->img->layers[i].digest);
-		return tsr_layer_hold(im->store, ret_id);
-	}
-	*ret_reused = false;
-	snprintf(vname, sizeof(vname), "image-import.%ld.%zu", (long)getpid(), i);
-	r = tsr_volume_create(im->store, vname, parent ? 0 : im->size, parent);
-	if (r) {
-		cli_errno(r, "image import: creating volume %s", vname);
-		return r;
-	}
-	r = apply_on_volume(im, i, vname, parent == NULL);
-	if (!r) {
-		r = commit_volume(im, vname, ret_id);
+	if (!oo->max_total) {
+		r = tsr_oci_extract_cap_for(im->work_dir, &work);
+		if (!r)
+			r = tsr_oci_extract_cap_for(store_dir, &store);
 		if (r)
-			cli_errno(r, "image import: committing layer %zu", i + 1);
+			return r;
+		oo->max_total = work < store ? work : store;
 	}
-	if (r) {
-		tsr_volume_remove(im->store, vname);
-		return r;
-	}
-	/* The chain id names this layer from now on (a later import of an
-	 * image sharing the base finds it). */
-	tsr_oci_chain_put(im->store, chain, ret_id);
+	if (!oo->max_blob || oo->max_blob > oo->max_total)
+		oo->max_blob = oo->max_total;
 	return 0;
 }
 
@@ -237,25 +164,32 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 		{ "size", required_argument, NULL, 's' },
 		{ "platform", required_argument, NULL, 'p' },
 		{ "ref", required_argument, NULL, 'r' },
+		{ "max-extract", required_argument, NULL, 'X' },
+		{ "max-layer", required_argument, NULL, 'L' },
 		CLI_LONGOPT_END,
 	};
 	struct tsr_oci_open_opts oo = { .flags = TSR_OCI_VERIFY_DIFF_IDS };
-	struct import im = { .cli = cli, .size = DEFAULT_IMAGE_SIZE };
-	char path[PATH_MAX + 64], err[512], name[TSR_NAME_MAX + 1] = "";
-	char (*chains)[TSR_OCI_DIGEST_MAX] = NULL;
-	const char *want_name = NULL;
+	struct import im = { 0 };
+	struct tsr_oci_import_opts io = {
+		.size = DEFAULT_IMAGE_SIZE, .mount_dir = im.root,
+		.volume_file = volume_file, .volume_file_arg = &im,
+		.progress = print_progress,
+	};
+	struct tsr_oci_import_fail fail = { 0 };
+	struct tsr_layer_id top;
+	char path[PATH_MAX + 64], err[1024], name[TSR_NAME_MAX + 1];
 	int c, r, status = CLI_FAIL;
 
 	for (bool first = true;; first = false) {
-		c = cli_getopt(cmd, argc, argv, "n:s:p:r:", longopts, first);
+		c = cli_getopt(cmd, argc, argv, "n:s:p:r:X:L:", longopts, first);
 		if (c == CLI_OPT_END)
 			break;
 		switch (c) {
 		case 'n':
-			want_name = optarg;
+			io.name = optarg;
 			break;
 		case 's':
-			if (cli_parse_size_opt(cmd, "--size", optarg, false, &im.size) != CLI_OK)
+			if (cli_parse_size_opt(cmd, "--size", optarg, false, &io.size) != CLI_OK)
 				return CLI_USAGE;
 			break;
 		case 'p':
@@ -264,89 +198,69 @@ static int run_import(struct cli *cli, const struct cli_cmd *cmd, int argc, char
 		case 'r':
 			oo.ref = optarg;
 			break;
+		case 'X':
+			if (cli_parse_size_opt(cmd, "--max-extract", optarg, false,
+					       &oo.max_total) != CLI_OK)
+				return CLI_USAGE;
+			break;
+		case 'L':
+			if (cli_parse_size_opt(cmd, "--max-layer", optarg, false,
+					       &oo.max_blob) != CLI_OK)
+				return CLI_USAGE;
+			break;
 		default:
 			return cli_opt_status(c);
 		}
 	}
 	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
 		return CLI_USAGE;
-	if (want_name && !tsr_image_name_ok(want_name))
-		return cli_usage_err(cmd, "'%s' cannot name an image", want_name);
+	if (io.name && !tsr_image_name_ok(io.name))
+		return cli_usage_err(cmd, "'%s' cannot name an image", io.name);
 	if (geteuid() != 0) {
 		cli_err("image import: needs root (it mounts each layer's filesystem)");
 		return CLI_FAIL;
 	}
 	if (cli_open_store(cli) != CLI_OK)
 		return CLI_FAIL;
-	im.store = cli->store;
 	client_path(cli, argv[optind], path, sizeof(path));
-	r = import_setup(&im);
+	r = import_setup(&im, cli->store);
 	if (r) {
 		cli_errno(r, "image import: setting up");
 		goto out;
 	}
+	r = default_caps(&im, cli->store_dir, &oo);
+	if (r) {
+		cli_errno(r, "image import: free space of %s", im.work_dir);
+		goto out;
+	}
 	r = tsr_oci_image_open(path, im.work_dir, &oo, &im.img, err, sizeof(err));
+	if (r == -EFBIG) {
+		cli_err("image import: %s (--max-extract, --max-layer)", err);
+		goto out;
+	}
 	if (r) {
 		cli_err("image import: %s: %s", argv[optind], err);
 		goto out;
 	}
-	if (!im.img->n_layers) {
-		cli_err("image import: %s: the image has no layers", argv[optind]);
-		goto out;
-	}
-	snprintf(name, sizeof(name), "%s",
-		 want_name ? want_name : im.img->ref_name ? im.img->ref_name
-							 : im.img->manifest_digest);
-	if (!tsr_image_name_ok(name)) {
-		cli_err("image import: '%s' cannot name an image; give --name", name);
-		goto out;
-	}
-	if (tsr_image_get(im.store, name, NULL, NULL, NULL) == 0) {
-		cli_err("image import: an image named '%s' exists (tessera image rm %s)", name,
-			name);
-		goto out;
-	}
-	im.ids = calloc(im.img->n_layers, sizeof(*im.ids));
-	im.reused = calloc(im.img->n_layers, sizeof(*im.reused));
-	chains = calloc(im.img->n_layers, sizeof(*chains));
-	if (!im.ids || !im.reused || !chains) {
-		cli_errno(-ENOMEM, "image import");
-		goto out;
-	}
-	for (size_t i = 0; i < im.img->n_layers; i++) {
-		r = tsr_oci_chain_id(i ? chains[i - 1] : NULL, im.img->layers[i].diff_id,
-				     chains[i]);
-		if (!r)
-			r = import_layer(&im, i, i ? &im.ids[i - 1] : NULL, chains[i], &im.ids[i],
-					 &im.reused[i]);
-		if (r)
-			goto out;
-		im.held++;
-	}
-	r = tsr_image_record_write(im.store, name, im.img, im.ids, im.reused, chains);
-	if (r) {
-		cli_errno(r, "image import: recording image '%s'", name);
-		goto out;
-	}
-	{
+	r = tsr_oci_import(cli->store, im.img, &io, name, sizeof(name), &top, &fail, err,
+			   sizeof(err));
+	if (r == -EEXIST && fail.step == TSR_OCI_IMPORT_NAME)
+		cli_err("image import: %s (tessera image rm %s)", err, name);
+	else if (r == -EINVAL && fail.step == TSR_OCI_IMPORT_NAME)
+		cli_err("image import: %s; give --name", err);
+	else if (r == -EINVAL && !im.img->n_layers)
+		cli_err("image import: %s: %s", argv[optind], err);
+	else if (r)
+		cli_err("image import: %s", err);
+	if (!r) {
 		char hex[TSR_ID_HEX_LEN + 1];
 
-		tsr_layer_id_to_hex(&im.ids[im.img->n_layers - 1], hex);
+		tsr_layer_id_to_hex(&top, hex);
 		cli_printf("%s %s\n", name, hex);
+		status = CLI_OK;
 	}
-	status = CLI_OK;
 out:
-	if (status != CLI_OK) {
-		/* Drop what this import held, top first. */
-		while (im.held > 0) {
-			im.held--;
-			tsr_layer_remove(im.store, &im.ids[im.held], NULL);
-		}
-	}
 	import_teardown(&im);
-	free(im.ids);
-	free(im.reused);
-	free(chains);
 	return status;
 }
 
@@ -483,7 +397,8 @@ static const struct cli_cmd image_cmds[] = {
 	{
 		.name = "import",
 		.path = "image import",
-		.args = "FILE [--name NAME] [--size SIZE] [--platform OS/ARCH] [--ref REF]",
+		.args = "FILE [--name NAME] [--size SIZE] [--platform OS/ARCH] [--ref REF] "
+			"[--max-extract SIZE] [--max-layer SIZE]",
 		.summary = "Imports a container image archive as a chain of layers, one per "
 			   "image layer; prints the image name and its top layer id.",
 		.details = "FILE is an OCI image layout tar (skopeo copy ... oci-archive:, or a "
@@ -501,6 +416,20 @@ static const struct cli_cmd image_cmds[] = {
 			   "(default:\n"
 			   "                       the only one, else linux/amd64)\n"
 			   "  --ref REF            which manifest, by its ref name annotation\n"
+			   "  --max-extract SIZE   at most SIZE bytes extracted in all: the blobs "
+			   "written\n"
+			   "                       to the work dir plus what compressed layers "
+			   "expand to\n"
+			   "                       (default: the free space of the work dir's "
+			   "and the\n"
+			   "                       store's filesystems less a margin, at most "
+			   "256G)\n"
+			   "  --max-layer SIZE     at most SIZE bytes for one blob or one layer "
+			   "expanded\n"
+			   "                       (default: the --max-extract cap)\n"
+			   "                       Past a cap the import stops while "
+			   "decompressing and\n"
+			   "                       leaves nothing behind.\n"
 			   "Needs root.  Mount the result with 'tessera mount --rootfs NAME MNT'.\n",
 		.run = run_import,
 	},

@@ -224,10 +224,15 @@ int oci_detect_comp(struct ctx *c, size_t idx, const char *path,
 	return 0;
 }
 
-/* Digest of the decompressed stream of PATH (libarchive's raw format). */
+/* Digest of the decompressed stream of PATH (libarchive's raw format).
+ * What a compressed layer expands to counts against the extraction caps
+ * (the blob itself was counted when it was written). */
 static int uncompressed_digest(struct ctx *c, size_t idx, const char *path,
-			       const char *like, char out[TSR_OCI_DIGEST_MAX])
+			       const char *like, bool compressed,
+			       char out[TSR_OCI_DIGEST_MAX])
 {
+	uint64_t total = 0;
+	char what[32];
 	const EVP_MD *md = oci_digest_md(like);
 	unsigned char h[EVP_MAX_MD_SIZE];
 	struct archive *a = archive_read_new();
@@ -260,6 +265,13 @@ static int uncompressed_digest(struct ctx *c, size_t idx, const char *path,
 			r = oci_fail(c, -EBADMSG, "layer %zu: %s", idx + 1,
 				 archive_error_string(a));
 			goto out;
+		}
+		if (compressed) {
+			snprintf(what, sizeof(what), "layer %zu", idx + 1);
+			r = oci_charge(c, what, total, (uint64_t)n, true);
+			if (r)
+				goto out;
+			total += (uint64_t)n;
 		}
 		EVP_DigestUpdate(mdc, buf, (size_t)n);
 	}
@@ -326,9 +338,11 @@ int oci_finish(struct ctx *c, struct tsr_oci_image *img)
 			    l->digest))
 			continue;
 		if (l->compression != TSR_OCI_COMP_NONE &&
-		    !(c->o->flags & TSR_OCI_VERIFY_DIFF_IDS))
+		    !(c->o->flags & TSR_OCI_VERIFY_DIFF_IDS) &&
+		    !c->o->max_blob && !c->o->max_total)
 			continue;
-		r = uncompressed_digest(c, i, l->path, id, got);
+		r = uncompressed_digest(c, i, l->path, id,
+					l->compression != TSR_OCI_COMP_NONE, got);
 		if (r)
 			goto out;
 		if (strcmp(got, id)) {

@@ -49,6 +49,7 @@ struct ctx {
 	size_t errlen;
 	bool failed;       /* err holds the first failure */
 	bool aliases_done; /* links recorded by the first pass */
+	uint64_t extracted; /* bytes counted against o->max_total so far */
 	struct alias *aliases;
 	size_t n_aliases;
 };
@@ -72,6 +73,11 @@ void oci_hex_digest(const EVP_MD *md, const unsigned char *h, unsigned len,
 		    char out[TSR_OCI_DIGEST_MAX]);
 void oci_list_add(char *list, size_t size, const char *s);
 
+/* Counts n more bytes of what (a blob or layer, for messages) whose
+ * output reached so_far bytes before them against the caller's caps
+ * (oci_limits.c): -EFBIG past one.  count false only checks (a size a
+ * member claims before any byte of it is written). */
+int oci_charge(struct ctx *c, const char *what, uint64_t so_far, uint64_t n, bool count);
 /* A member to extract: MEMBER (resolved through the archive's links) to
  * DEST (owned by w from here on, even on failure), checked against
  * max/exact size and the expected digest (NULL: just computed). */

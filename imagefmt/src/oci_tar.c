@@ -209,10 +209,10 @@ static int extract_member(struct ctx *c, struct archive *a,
 	const EVP_MD *md = oci_digest_md(w->expect);
 	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned hlen = 0;
-	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
+	int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1, claimed;
 	uint64_t total = 0;
 	EVP_MD_CTX *mdc;
-	char sd[32];
+	char sd[32], what[256];
 	int fd, r = 0;
 
 	if (size >= 0 && (uint64_t)size > w->max_size)
@@ -223,6 +223,13 @@ static int extract_member(struct ctx *c, struct archive *a,
 		return oci_fail(c, -EBADMSG, "blob %s: %lld bytes in the archive, "
 			    "%lld in its descriptor", oci_shortd(w->expect, sd),
 			    (long long)size, (long long)w->exact_size);
+	if (w->expect[0])
+		snprintf(what, sizeof(what), "blob %s", oci_shortd(w->expect, sd));
+	else
+		snprintf(what, sizeof(what), "member '%.200s'", w->member);
+	claimed = size >= 0 ? size : w->exact_size;
+	if (claimed >= 0 && (r = oci_charge(c, what, 0, (uint64_t)claimed, false)))
+		return r;
 	mdc = EVP_MD_CTX_new();
 	if (!mdc || !EVP_DigestInit_ex(mdc, md, NULL)) {
 		EVP_MD_CTX_free(mdc);
@@ -249,6 +256,9 @@ static int extract_member(struct ctx *c, struct archive *a,
 				 w->member, (unsigned long long)w->max_size);
 			goto out;
 		}
+		r = oci_charge(c, what, total, (uint64_t)n, true);
+		if (r)
+			goto out;
 		total += (uint64_t)n;
 		EVP_DigestUpdate(mdc, buf, (size_t)n);
 		r = write_all(fd, buf, (size_t)n);

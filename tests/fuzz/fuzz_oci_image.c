@@ -6,7 +6,9 @@
  *
  * Each input is written to a file and opened with tsr_oci_image_open into
  * a fresh workdir (with TSR_OCI_VERIFY_DIFF_IDS when the input's length is
- * odd, so both paths are taken).  On success the image must be coherent:
+ * odd, so both paths are taken; with small extraction caps when its
+ * length is 2 or 3 modulo 4, so the caps' refusals are taken too, and no
+ * layer of an image opened may pass them).  On success the image must be coherent:
  * every layer file lies in the workdir and has the size the image reports;
  * the JSON it hands back is NUL-terminated at its length.  Then
  * tsr_oci_workdir_clean must leave the workdir empty (rmdir succeeds) and
@@ -125,6 +127,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[512];
 	int fd, r;
 
+	if (size & 2) {
+		opts.max_blob = 4096;
+		opts.max_total = 16384;
+	}
 	fd = open(input, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, data, size) != (ssize_t)size || close(fd))
 		die("%s: %s", input, strerror(errno));
@@ -136,6 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("tsr_oci_image_open returned %d", r);
 	if (!r) {
 		check_image(img);
+		for (size_t i = 0; opts.max_blob && i < img->n_layers; i++)
+			if (img->layers[i].size > opts.max_blob)
+				die("layer %zu: %llu bytes past the cap", i + 1,
+				    (unsigned long long)img->layers[i].size);
 		tsr_oci_image_free(img);
 	} else if (img) {
 		die("failure %d wrote *ret", r);

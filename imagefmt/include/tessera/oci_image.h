@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * OCI and Docker image archives: reading one (oci_archive.c) and applying
- * its layer tars to a directory tree (oci_apply.c).  Used by `tessera image
- * import`; knows nothing of the store.
+ * its layer tars to a directory tree (oci_apply.c), within the caller's
+ * extraction caps (oci_limits.c).  Used by the import into a store
+ * (oci_import.h); knows nothing of the store.
  *
  * Everything here reads untrusted bytes.  Functions return 0, a negative
  * errno or a TSR_ERR_* code of <tessera/store.h>, and on failure write one line of context into err (when err is not
@@ -14,6 +15,8 @@
  *              or size mismatch
  *  -ENOENT     a member the manifest names is not in the archive
  *  -E2BIG      a limit below was exceeded
+ *  -EFBIG      what the archive expands to passes the caller's extraction
+ *              caps (tsr_oci_open_opts.max_blob / max_total)
  *  -EXDEV      a tar entry tries to leave the root (.., absolute path, a
  *              symlink in the way, a whiteout outside)
  *  -ENOTSUP    a media type, entry type or digest algorithm we do not read
@@ -98,7 +101,26 @@ struct tsr_oci_open_opts {
 	const char *ref;      /* org.opencontainers.image.ref.name (OCI) or a
 			       * RepoTags entry (docker); NULL: by platform */
 	unsigned flags;
+	/* Extraction caps, 0 for none.  max_blob bounds each member written
+	 * to workdir and what each compressed layer decompresses to;
+	 * max_total bounds the sum of both over the whole image.  Checked
+	 * while the bytes are produced, against a member's claimed size
+	 * first: -EFBIG with nothing past the cap written (the partial member
+	 * removed).  With a cap, compressed layers are decompressed once
+	 * (counting, hashing) even without TSR_OCI_VERIFY_DIFF_IDS. */
+	uint64_t max_blob, max_total;
 };
+
+/* The default extraction cap for a destination with free_bytes free:
+ * free_bytes less a margin (TSR_OCI_EXTRACT_MARGIN plus a tenth of it),
+ * at most TSR_OCI_EXTRACT_CEILING, at least 1 (a cap of one byte refuses
+ * every non-empty image: a nearly full disk takes nothing). */
+#define TSR_OCI_EXTRACT_MARGIN  (256ull << 20)
+#define TSR_OCI_EXTRACT_CEILING (256ull << 30)
+uint64_t tsr_oci_extract_cap(uint64_t free_bytes);
+/* tsr_oci_extract_cap of the space free to root on the filesystem of
+ * path (statvfs).  0 or -errno. */
+int tsr_oci_extract_cap_for(const char *path, uint64_t *ret);
 
 /*
  * Reads the image archive FILE (a tar, optionally compressed): an OCI image
