@@ -61,11 +61,14 @@ struct desc {
 	int64_t size;
 };
 
-/* ---- oci_tar.c: the archive toolbox ----------------------------------------------- */
+/* ---- oci_ctx.c: the context's failure ---------------------------------------------- */
 
 /* Records the first failure in c->err (later ones are dropped); returns r. */
 int oci_fail(struct ctx *c, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ---- oci_tar.c: the archive toolbox ----------------------------------------------- */
+
 /* "sha256:0123456789ab.." for messages; buf is returned. */
 const char *oci_shortd(const char *d, char buf[32]);
 const EVP_MD *oci_digest_md(const char *digest);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The archive toolbox of the image readers (oci_internal.h, "oci_tar.c"):
- * failures and digests, the members of the outer tar (names checked,
+ * digests, the members of the outer tar (names checked,
  * links kept as aliases), one-pass extraction of the wanted members into
  * the workdir with their digests checked, and reading workdir files back.
  * oci_archive.c (the entry point), oci_index.c and oci_docker.c call it;
@@ -19,19 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-int oci_fail(struct ctx *c, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!c->failed && c->err && c->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(c->err, c->errlen, fmt, ap);
-		va_end(ap);
-	}
-	c->failed = true;
-	return r;
-}
 
 int tsr_oci_digest_check(const char *d)
 {

@@ -20,7 +20,7 @@ layer_blob)
 	libs=(-lcrypto -lz -lzstd -llmdb -lpthread)
 	max_len=65536;;
 oci_image|oci_apply)
-	srcs=("$root"/imagefmt/src/oci_{archive,docker,index,limits,tar,apply}.c)
+	srcs=("$root"/imagefmt/src/oci_{archive,ctx,docker,index,limits,tar,apply}.c)
 	libs=(-larchive -ljansson -lcrypto -lpthread)
 	max_len=65536;;
 control)
