@@ -69,11 +69,13 @@ static int run_mount(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		{ "threads", required_argument, NULL, 't' },
 		{ "rootfs", required_argument, NULL, 'r' },
 		{ "rw", no_argument, NULL, 'w' },
+		{ "suid-dev", no_argument, NULL, 'S' },
+		{ "any-fs", no_argument, NULL, 'A' },
 		CLI_LONGOPT_END,
 	};
 	const char *rootfs = NULL;
 	bool foreground = false, rw = false;
-	unsigned threads = 0;
+	unsigned threads = 0, mount_flags = 0;
 	char *end;
 	long v;
 	int c;
@@ -101,19 +103,27 @@ static int run_mount(struct cli *cli, const struct cli_cmd *cmd, int argc,
 		case 'w':
 			rw = true;
 			break;
+		case 'S':
+			mount_flags |= TSR_MOUNT_SUID_DEV;
+			break;
+		case 'A':
+			mount_flags |= TSR_MOUNT_ANY_FS;
+			break;
 		default:
 			return cli_opt_status(c);
 		}
 	}
 	if (cli_positionals(cmd, argc, argv, 1, 1) != CLI_OK)
 		return CLI_USAGE;
-	if (rw && !rootfs)
-		return cli_usage_err(cmd, "--rw goes with --rootfs");
+	if ((rw || mount_flags) && !rootfs)
+		return cli_usage_err(cmd, "%s goes with --rootfs",
+				     rw ? "--rw" : mount_flags & TSR_MOUNT_SUID_DEV ?
+				     "--suid-dev" : "--any-fs");
 	if (foreground && rootfs)
 		return cli_usage_err(cmd, "--foreground does not go with "
 				     "--rootfs");
 	if (rootfs)
-		return cli_rootfs_up(cli, rootfs, argv[optind], rw, threads);
+		return cli_rootfs_up(cli, rootfs, argv[optind], rw, mount_flags, threads);
 	return mount_plain(cli, argv[optind], foreground, threads);
 }
 
@@ -194,7 +204,8 @@ static int run_umount(struct cli *cli, const struct cli_cmd *cmd, int argc,
 const struct cli_cmd cli_cmd_mount = {
 	.name = "mount",
 	.path = "mount",
-	.args = "MNT [-f] [--threads N] | --rootfs NAME MNT [--rw]",
+	.args = "MNT [-f] [--threads N] | --rootfs NAME MNT [--rw] [--suid-dev] "
+		"[--any-fs]",
 	.summary = "Serves the store over FUSE at MNT (volumes and layers as "
 		   "raw disk images), or mounts the filesystem of a volume or "
 		   "layer at MNT.",
@@ -217,8 +228,8 @@ const struct cli_cmd cli_cmd_mount = {
 		TSR_MOUNT_RUN_DIR "/fuse (shared\n"
 		"  by every rootfs of the store), attaches the image to a loop "
 		"device and mounts\n"
-		"  the filesystem on it (ext4, xfs, or any the kernel knows) at "
-		"MNT.  NAME is an\n"
+		"  the filesystem on it (ext4 or xfs) at MNT, nosuid,nodev.  "
+		"NAME is an\n"
 		"  image, else a volume, else a layer (name, full id or unique "
 		"id prefix);\n"
 		"  'image:NAME', 'volume:NAME' or 'layer:NAME' forces one; a "
@@ -236,7 +247,19 @@ const struct cli_cmd cli_cmd_mount = {
 		"  --rootfs NAME      mount the filesystem of image, volume or "
 		"layer NAME at MNT\n"
 		"  --rw               with --rootfs on a volume: mount it "
-		"read-write\n",
+		"read-write\n"
+		"  --suid-dev         with --rootfs: without nosuid,nodev, so "
+		"the image's setuid\n"
+		"                     binaries and device nodes take effect "
+		"(images you trust\n"
+		"                     only: anyone who can run them gains what "
+		"they grant)\n"
+		"  --any-fs           with --rootfs: mount any filesystem type "
+		"the kernel knows,\n"
+		"                     not only " TSR_MOUNT_FS_ALLOWED " (the "
+		"image's bytes then reach\n"
+		"                     that driver's parser: images you trust "
+		"only)\n",
 	.run = run_mount,
 	.local = true,
 };

@@ -247,6 +247,10 @@ static void print_up_err(const char *spec, const struct tsr_mount_stack *s,
 		else if (r == -EMEDIUMTYPE)
 			cli_err("mount: %s holds %s (%s), not a filesystem", spec,
 				fs->type, fs->usage);
+		else if (r == TSR_ERR_FS_NOT_ALLOWED)
+			cli_err("mount: %s holds a %s filesystem; tessera mounts "
+				TSR_MOUNT_FS_ALLOWED " from images (--any-fs mounts "
+				"it anyway, for an image you trust)", spec, fs->type);
 		else
 			cli_errno(r, "mount: %s: probing %s", spec, s->loop_dev);
 		break;
@@ -268,7 +272,7 @@ static void print_up_err(const char *spec, const struct tsr_mount_stack *s,
  * fails undoes the ones before it.  CLI_OK or CLI_FAIL (printed).
  */
 int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
-		  unsigned threads)
+		  unsigned mount_flags, unsigned threads)
 {
 	struct serve_args a = { .threads = threads, .report_fd = -1 };
 	struct tsr_mount_stack s = { 0 }, old;
@@ -328,13 +332,14 @@ int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
 		goto undo;
 	}
 	s.read_only = layer || !rw;
-	r = tsr_mount_stack_up(&s, &fs, &step);
+	r = tsr_mount_stack_up(&s, mount_flags, &fs, &step);
 	if (r < 0) {
 		print_up_err(spec, &s, &fs, step, r);
 		goto undo;
 	}
-	cli_printf("mounted %s (%s, %s) at %s: %s%s over %s\n", s.source,
+	cli_printf("mounted %s (%s, %s%s) at %s: %s%s over %s\n", s.source,
 		   s.fs_type, s.read_only ? "read-only" : "read-write",
+		   mount_flags & TSR_MOUNT_SUID_DEV ? ", setuid and devices honoured" : "",
 		   s.mountpoint, s.loop_dev, s.direct_io ? " (direct I/O)" : "",
 		   s.image);
 	status = CLI_OK;

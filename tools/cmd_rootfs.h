@@ -11,9 +11,10 @@
 #include "cli.h"
 #include <tessera/mount_stack.h>
 
-/* `tessera mount --rootfs spec arg [--rw]`: puts the stack up. */
+/* `tessera mount --rootfs spec arg [--rw] [--suid-dev] [--any-fs]`: puts the
+ * stack up; mount_flags: TSR_MOUNT_SUID_DEV, TSR_MOUNT_ANY_FS. */
 int cli_rootfs_up(struct cli *cli, const char *spec, const char *arg, bool rw,
-		  unsigned threads);
+		  unsigned mount_flags, unsigned threads);
 /* Takes the stack s down in the order it went up (`tessera umount`). */
 int cli_rootfs_down(const struct tsr_mount_stack *s, int timeout_s);
 

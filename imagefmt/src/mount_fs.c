@@ -19,14 +19,20 @@
 /* ---- options ------------------------------------------------------------------- */
 
 /* Options of every filesystem, by flag: set when the flag is, else unset
- * (NULL: nothing).  The first is always there: "ro" or "rw". */
+ * (NULL: nothing), each with its mount(2) flag.  The first is always
+ * there: "ro" or "rw". */
 static const struct generic_option {
 	unsigned flag;
 	const char *set, *unset;
-	unsigned long ms_flag;  /* mount(2)'s flag for set */
+	unsigned long ms_set, ms_unset;  /* mount(2)'s flags for set, unset */
 } generic_options[] = {
-	{ TSR_MOUNT_READ_ONLY, "ro", "rw", MS_RDONLY },
+	{ TSR_MOUNT_READ_ONLY, "ro", "rw", MS_RDONLY, 0 },
+	{ TSR_MOUNT_SUID_DEV, NULL, "nosuid", 0, MS_NOSUID },
+	{ TSR_MOUNT_SUID_DEV, NULL, "nodev", 0, MS_NODEV },
 };
+
+/* TSR_MOUNT_FS_ALLOWED, as a list. */
+static const char *const allowed_types[] = { "ext2", "ext3", "ext4", "xfs" };
 
 /* Each filesystem's own options (mount(2) data), writable and read-only;
  * why each: tsr_mount_options. */
@@ -61,19 +67,24 @@ static int add_data(struct tsr_mount_options *o, const char *opt)
 
 int tsr_mount_options(const char *fs_type, unsigned flags, struct tsr_mount_options *ret)
 {
-	const unsigned known = TSR_MOUNT_READ_ONLY;
+	const unsigned known = TSR_MOUNT_READ_ONLY | TSR_MOUNT_SUID_DEV | TSR_MOUNT_ANY_FS;
 	struct tsr_mount_options o = { 0 };
 	const char *const *own = NULL;
+	bool allowed = flags & TSR_MOUNT_ANY_FS;
 	int r = 0;
 
 	if (flags & ~known)
 		return -EINVAL;
+	for (size_t i = 0; i < sizeof(allowed_types) / sizeof(allowed_types[0]); i++)
+		allowed |= strcmp(fs_type, allowed_types[i]) == 0;
+	if (!allowed)
+		return TSR_ERR_FS_NOT_ALLOWED;
 	for (size_t i = 0; !r && i < sizeof(generic_options) / sizeof(generic_options[0]); i++) {
 		const struct generic_option *g = &generic_options[i];
-		const char *opt = (flags & g->flag) ? g->set : g->unset;
+		bool set = flags & g->flag;
+		const char *opt = set ? g->set : g->unset;
 
-		if (flags & g->flag)
-			o.ms_flags |= g->ms_flag;
+		o.ms_flags |= set ? g->ms_set : g->ms_unset;
 		if (opt)
 			r = add_option(&o, opt);
 	}

@@ -57,6 +57,14 @@ static int mount_image(const char *image, const char *mountpoint, const char *fs
 		if (!r && strcmp(m.fs.usage, "filesystem") != 0)
 			r = -EMEDIUMTYPE;
 	}
+	if (!r) {
+		/* The policy on the type (TSR_ERR_FS_NOT_ALLOWED) before
+		 * anything is recorded or mounted. */
+		struct tsr_mount_options o;
+
+		*ret_step = TSR_MOUNT_STEP_PROBE;
+		r = tsr_mount_options(m.fs.type, flags, &o);
+	}
 	if (!r && before_mount) {
 		*ret_step = TSR_MOUNT_STEP_RECORD;
 		r = before_mount(arg, &m);
@@ -119,12 +127,13 @@ static int record_stack(void *arg, const struct tsr_image_mount *m)
 	return tsr_mount_stack_write(s);
 }
 
-int tsr_mount_stack_up(struct tsr_mount_stack *s, struct tsr_fs_info *ret_fs,
+int tsr_mount_stack_up(struct tsr_mount_stack *s, unsigned flags, struct tsr_fs_info *ret_fs,
 		       enum tsr_mount_step *ret_step)
 {
 	struct tsr_image_mount m;
 	int r = mount_image(s->image, s->mountpoint, NULL,
-			    s->read_only ? TSR_MOUNT_READ_ONLY : 0, &m, ret_step, record_stack, s);
+			    (flags & ~TSR_MOUNT_READ_ONLY) | (s->read_only ? TSR_MOUNT_READ_ONLY : 0),
+			    &m, ret_step, record_stack, s);
 
 	fill_stack(s, &m);  /* as far as it got, for the caller's message */
 	*ret_fs = m.fs;

@@ -212,8 +212,12 @@ int snaps_mount_of(struct snaps *s, const char *key, const struct snap_rec *rec,
 		return r;
 	}
 	/* The options every tessera mount of an ext4 gets (rw: noinit_itable;
-	 * ro: noload, nothing to replay, its writer unmounted it cleanly). */
-	r = tsr_mount_options(m->type, read_only ? TSR_MOUNT_READ_ONLY : 0, &o);
+	 * ro: noload, nothing to replay, its writer unmounted it cleanly).
+	 * containerd mounts these for a container, whose runtime decides what
+	 * its setuid binaries and device nodes may do, as on overlayfs: no
+	 * nosuid,nodev here (docs/security.md). */
+	r = tsr_mount_options(m->type, TSR_MOUNT_SUID_DEV |
+				       (read_only ? TSR_MOUNT_READ_ONLY : 0), &o);
 	for (size_t i = 0; !r && i < o.n; i++)
 		m->options[m->n_options++] = o.list[i];
 	return r;

@@ -64,7 +64,26 @@ extern "C" {
 /* What a mount is for; tsr_mount_options turns it into options. */
 enum tsr_mount_flags {
 	TSR_MOUNT_READ_ONLY = 1u << 0,  /* the device under it is read-only */
+	/* Setuid bits and device nodes of the image take effect (no nosuid,
+	 * nodev).  For mounts handed to a container runtime (the
+	 * snapshotter's Mounts: the runtime confines them, as on overlayfs)
+	 * and for a user's explicit `mount --rootfs --suid-dev`; every other
+	 * mount of image or volume content is nosuid,nodev. */
+	TSR_MOUNT_SUID_DEV = 1u << 1,
+	/* Any filesystem type the kernel knows, not only those of
+	 * TSR_MOUNT_FS_ALLOWED (`mount --rootfs --any-fs`). */
+	TSR_MOUNT_ANY_FS = 1u << 2,
 };
+
+/* The filesystem types tessera mounts from image or volume content
+ * without TSR_MOUNT_ANY_FS: the ones it makes and the ones `mount --rootfs`
+ * has served (the ext4 and xfs drivers).  An image's bytes reach the
+ * kernel's parser of its type; every other driver stays out of reach. */
+#define TSR_MOUNT_FS_ALLOWED "ext2, ext3, ext4, xfs"
+
+/* tsr_mount_options' refusal of a filesystem type outside
+ * TSR_MOUNT_FS_ALLOWED (outside the errno range, like store.h's codes). */
+#define TSR_ERR_FS_NOT_ALLOWED (-4110)
 
 #define TSR_MOUNT_OPTIONS_MAX 8
 #define TSR_MOUNT_DATA_MAX 128
@@ -94,9 +113,10 @@ struct tsr_mount_options {
  *   ext3/ext4 ro      noload: no journal replay, the device cannot be
  *                     written (a layer; its writer unmounted it cleanly)
  *   xfs ro            norecovery, for the same reason
- * Every other type: none of its own.  The place where mount policy (nosuid,
- * nodev, the filesystem types allowed) belongs.  -EINVAL for unknown
- * flags.
+ * Every other type: none of its own.  Without TSR_MOUNT_SUID_DEV every
+ * mount is also nosuid,nodev (MS_NOSUID | MS_NODEV, "nosuid", "nodev").
+ * TSR_ERR_FS_NOT_ALLOWED for a type outside TSR_MOUNT_FS_ALLOWED without
+ * TSR_MOUNT_ANY_FS; -EINVAL for unknown flags.
  */
 int tsr_mount_options(const char *fs_type, unsigned flags, struct tsr_mount_options *ret);
 
@@ -165,8 +185,10 @@ struct tsr_image_mount {
  * unmount detaches it (autoclear).  On failure nothing is left and
  * *ret_step says which step failed; at TSR_MOUNT_STEP_PROBE, besides the
  * errors of tsr_volume_fs_detect (-ENOMEDIUM, TSR_ERR_AMBIGUOUS...), -EMEDIUMTYPE:
- * the device holds no filesystem but ret->fs.type (ret->fs.usage); ret is
- * filled as far as it got.
+ * the device holds no filesystem but ret->fs.type (ret->fs.usage), and
+ * TSR_ERR_FS_NOT_ALLOWED: a filesystem of a type the policy refuses
+ * (ret->fs.type; TSR_MOUNT_ANY_FS lifts it); ret is filled as far as it
+ * got.
  */
 int tsr_mount_image(const char *image, const char *mountpoint, const char *fs_type,
 		    unsigned flags, struct tsr_image_mount *ret, enum tsr_mount_step *ret_step);
@@ -250,10 +272,12 @@ int tsr_mount_stack_lock(void);
  * is written before the mount, so that no mount is ever left without one;
  * a step that fails undoes the ones before it (a record that cannot be
  * removed then describes nothing mounted, and tsr_mount_stack_down takes
- * it away).  *ret_fs: what the device holds (see tsr_mount_image for
- * TSR_MOUNT_STEP_PROBE).  The caller holds tsr_mount_stack_lock.
+ * it away).  flags: TSR_MOUNT_SUID_DEV, TSR_MOUNT_ANY_FS as the user asked
+ * (read-only comes from s->read_only).  *ret_fs: what the device holds (see
+ * tsr_mount_image for TSR_MOUNT_STEP_PROBE).  The caller holds
+ * tsr_mount_stack_lock.
  */
-int tsr_mount_stack_up(struct tsr_mount_stack *s, struct tsr_fs_info *ret_fs,
+int tsr_mount_stack_up(struct tsr_mount_stack *s, unsigned flags, struct tsr_fs_info *ret_fs,
 		       enum tsr_mount_step *ret_step);
 
 /* Stops the FUSE daemon of fuse_mnt (pid), for tsr_mount_stack_down: 0,
