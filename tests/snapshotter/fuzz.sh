@@ -30,7 +30,7 @@ src=$root/snapshotter/src
 if ! clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
      -I"$src" -I"$root/snapshotter/include" -I"$root/blockstore/include" -I"$T/gen" \
-     -I"$root/unixsock/include" \
+     -I"$root/unixsock/include" -I"$root/imagefmt/include" -I"$root/fuse/include" \
      "$here/fuzz_snap_request.c" "$src/h2_server.c" "$src/grpc.c" "$src/service.c" \
      "$src/filters.c" "$root/unixsock/src/unix_socket.c" "${gen[@]}" -lnghttp2 -lprotobuf-c -lpthread \
      -o "$T/fuzz" 2>"$T/cc.log"; then
