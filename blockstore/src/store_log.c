@@ -1,21 +1,29 @@
 /* SPDX-License-Identifier: MIT */
-/* The store's log: one line per event, to the caller's callback or stderr. */
+/* Log lines: one per event, to the caller's callback or stderr (store.h's
+ * tsr_log_vprintf, for every module), and the store's own. */
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "store_handle.h"
 #include "store_log.h"
 
+void tsr_log_vprintf(tsr_log_fn fn, void *arg, const char *prefix, const char *fmt,
+		     va_list ap)
+{
+	char line[1024];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (fn)
+		fn(arg, line);
+	else if (prefix)
+		fprintf(stderr, "%s%s\n", prefix, line);
+}
+
 void store_log(struct tsr_store *store, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	tsr_log_vprintf(store->log, store->log_arg, "tessera: ", fmt, ap);
 	va_end(ap);
-	if (store->log)
-		store->log(store->log_arg, line);
-	else
-		fprintf(stderr, "tessera: %s\n", line);
 }

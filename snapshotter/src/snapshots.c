@@ -73,16 +73,11 @@ void snaps_fini(struct snaps *s)
 
 void snaps_log(struct snaps *s, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	tsr_log_vprintf(s->log, s->log_arg, "tessera: serve: ", fmt, ap);
 	va_end(ap);
-	if (s->log)
-		s->log(s->log_arg, line);
-	else
-		fprintf(stderr, "tessera: serve: %s\n", line);
 }
 
 static int fail(int r, char *err, size_t errlen, const char *fmt, ...)

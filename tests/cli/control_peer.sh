@@ -66,25 +66,31 @@ PY
 	echo "listener did not start"; return 1
 }
 
+# The CLI, run as root with input waiting, must refuse the socket in DIR
+# with the error naming it, and its listener must have got nothing.
+expect_refused() {  # expect_refused DIR LOG WHAT
+	if "$T" --store "$1" volume ls < "$dir/stdin" > "$dir/out" 2> "$dir/err"; then
+		bad "$3: a command ran through it: $(cat "$dir/out")"
+	elif grep -q "refusing to use $1/control.sock" "$dir/err"; then
+		ok "$3: refused ($(cat "$dir/err"))"
+	else
+		bad "$3: unclear refusal: $(cat "$dir/err")"
+	fi
+	sleep 0.3
+	if grep -qv "bytes=0 fds=0" "$2" 2>/dev/null; then
+		bad "$3: the listener got something: $(cat "$2")"
+	else
+		ok "$3: the listener got no byte and no descriptor ($(cat "$2" 2>/dev/null || echo 'no connection'))"
+	fi
+}
+echo secret > "$dir/stdin"
+
 # 1. A store directory owned by nobody, its control.sock served by nobody.
 mkdir "$dir/theirs"
 chown nobody "$dir/theirs"
 touch "$dir/theirs/TESSERA"
 listener "$dir/theirs/control.sock" "$dir/logs/l1"
-echo secret > "$dir/stdin"
-if "$T" --store "$dir/theirs" volume ls < "$dir/stdin" > "$dir/out" 2> "$dir/err"; then
-	bad "a command ran through another user's control.sock: $(cat "$dir/out")"
-elif grep -q "refusing to use $dir/theirs/control.sock" "$dir/err"; then
-	ok "another user's store directory: refused ($(cat "$dir/err"))"
-else
-	bad "unclear refusal: $(cat "$dir/err")"
-fi
-sleep 0.3
-if grep -qv "bytes=0 fds=0" "$dir/logs/l1" 2>/dev/null; then
-	bad "the listener got something: $(cat "$dir/logs/l1")"
-else
-	ok "the listener got no byte and no descriptor ($(cat "$dir/logs/l1" 2>/dev/null || echo 'no connection'))"
-fi
+expect_refused "$dir/theirs" "$dir/logs/l1" "another user's store directory"
 
 # 2. A directory of root's that anyone may write to (sticky, like /tmp):
 # the socket in it is nobody's.
@@ -92,19 +98,7 @@ mkdir "$dir/shared"
 chmod 1777 "$dir/shared"
 touch "$dir/shared/TESSERA"
 listener "$dir/shared/control.sock" "$dir/logs/l2"
-if "$T" --store "$dir/shared" volume ls < "$dir/stdin" > "$dir/out" 2> "$dir/err"; then
-	bad "a command ran through a socket nobody bound: $(cat "$dir/out")"
-elif grep -q "refusing to use $dir/shared/control.sock" "$dir/err"; then
-	ok "another user's socket in a shared directory: refused"
-else
-	bad "unclear refusal: $(cat "$dir/err")"
-fi
-sleep 0.3
-if grep -qv "bytes=0 fds=0" "$dir/logs/l2" 2>/dev/null; then
-	bad "the listener got something: $(cat "$dir/logs/l2")"
-else
-	ok "the listener got no byte and no descriptor"
-fi
+expect_refused "$dir/shared" "$dir/logs/l2" "another user's socket in a shared directory"
 
 # 3. The real thing: root's daemon serves a forwarded command, and its
 # socket is 0600.

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#include "../unit/check_run.h"
+
 /* The list as mount(8) -o takes it: "rw,noinit_itable". */
 static void join(const struct tsr_mount_options *o, char *buf, size_t size)
 {
@@ -94,8 +96,6 @@ int main(void)
 {
 	Suite *s = suite_create("mount_options");
 	TCase *tc = tcase_create("options");
-	SRunner *sr = srunner_create(s);
-	int failed;
 
 	suite_add_tcase(s, tc);
 	tcase_add_test(tc, ext4_writable_gets_noinit_itable_read_only_noload);
@@ -103,8 +103,5 @@ int main(void)
 	tcase_add_test(tc, other_types_get_their_own_or_none);
 	tcase_add_test(tc, types_outside_the_allowlist_are_refused);
 	tcase_add_test(tc, unknown_flags_are_refused);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed != 0;
+	return tsr_run_suite(s);
 }

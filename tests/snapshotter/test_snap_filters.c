@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/check_run.h"
+
 struct obj {
 	const char *name, *parent, *kind;
 	const char *labels[4][2];
@@ -122,15 +124,9 @@ int main(void)
 {
 	Suite *s = suite_create("snap_filters");
 	TCase *tc = tcase_create("filters");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, filters_that_parse_match_as_in_containerd);
 	tcase_add_test(tc, bad_filters_are_refused);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tsr_run_suite(s);
 }

@@ -21,6 +21,8 @@
 
 #include <tessera/unix_socket.h>
 
+#include "../unit/check_run.h"
+
 #define NOBODY 65534
 
 static char dir[] = "/tmp/tsr-unixsock-XXXXXX";
@@ -299,8 +301,6 @@ int main(void)
 {
 	Suite *s = suite_create("unix_socket");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, mode_ignores_umask);
@@ -310,9 +310,5 @@ int main(void)
 	tcase_add_test(tc, peer_policy);
 	tcase_add_test(tc, client_verifies_server);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tsr_run_suite(s);
 }

@@ -18,11 +18,12 @@ srcs=("$root"/vhost/src/vring.c "$root"/vhost/src/blk.c \
   "$root"/vhost/src/guest_fault.c)
 [ "$name" = vhost_msg ] && srcs+=("$root"/vhost/src/vhost_msg.c \
   "$root"/vhost/src/vhost_dev.c "$root"/vhost/src/vhost_log.c "$root"/vhost/src/queue.c \
-  "$root"/vhost/src/blk_uring.c "$root"/vhost/src/blk_pool.c)
+  "$root"/vhost/src/blk_uring.c "$root"/vhost/src/blk_pool.c \
+  "$root"/blockstore/src/store_log.c)
 if ! clang-14 -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
      -I"$root/vhost/src" -I"$root/vhost/include" \
-     -I"$root/blockstore/include" \
+     -I"$root/blockstore/include" -I"$root/blockstore/src" \
      "$here/fuzz_$name.c" "${srcs[@]}" -luring -lpthread -o "$T/fuzz" 2> "$T/cc.log"; then
   if grep -q 'libclang_rt.fuzzer\|cannot find.*fuzzer' "$T/cc.log"; then
     skip "libFuzzer runtime missing (libclang-rt-14-dev)"

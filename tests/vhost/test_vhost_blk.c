@@ -25,6 +25,8 @@
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ring.h>
 
+#include "../unit/check_run.h"
+
 #define GPA 0x10000ull
 #define UVA 0x7f0000000000ull
 #define MEM_SIZE (64u << 10)
@@ -662,8 +664,6 @@ int main(void)
 	TCase *req_tc = tcase_create("requests");
 	TCase *ring_tc = tcase_create("malformed rings");
 	TCase *uring_tc = tcase_create("io_uring");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(req_tc, setup, teardown);
 	tcase_add_test(req_tc, in_reads_the_disk);
@@ -693,9 +693,5 @@ int main(void)
 	suite_add_tcase(s, uring_tc);
 	suite_add_tcase(s, pool_tcase());
 	suite_add_tcase(s, guest_fault_tcase());
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tsr_run_suite(s);
 }

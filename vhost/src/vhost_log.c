@@ -7,16 +7,12 @@
 #include "vhost_user.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 
 void tsr_vu_log(struct tsr_vu_dev *dev, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	tsr_log_vprintf(dev->log, dev->log_arg, NULL, fmt, ap);
 	va_end(ap);
-	if (dev->log)
-		dev->log(dev->log_arg, line);
 }

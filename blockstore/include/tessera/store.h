@@ -61,6 +61,7 @@
 #ifndef TESSERA_STORE_H
 #define TESSERA_STORE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -139,13 +140,26 @@ struct tsr_init_options {
  * files, -EINVAL for a bad chunk size or codec; errno of mkdir/open. */
 int tsr_store_init(const char *dir, const struct tsr_init_options *opts);
 
+/* ---- log lines ------------------------------------------------------------ */
+
+/* Where a library reports what it meets outside a call's result (one line
+ * per event, no newline): the store, the vhost and snapshotter servers and
+ * the daemon skeleton all take one. */
+typedef void (*tsr_log_fn)(void *arg, const char *line);
+
+/* Formats one line (cut at 1023 bytes) and hands it to fn(arg); when fn is
+ * NULL, prints it on stderr after prefix ("tessera: "), or drops it when
+ * prefix is NULL too. */
+void tsr_log_vprintf(tsr_log_fn fn, void *arg, const char *prefix, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 4, 0)));
+
 struct tsr_open_options {
 	uint64_t cache_bytes;  /* decompressed chunk cache; 0 = default (256 MiB) */
 	uint64_t map_bytes;    /* LMDB map size; 0 = default (1 TiB, sparse) */
 	unsigned workers;      /* commit threads; 0 = number of online CPUs */
 	/* Where the store reports damage it meets outside fsck (one line per
 	 * event, no newline).  NULL: "tessera: ..." on stderr. */
-	void (*log)(void *arg, const char *line);
+	tsr_log_fn log;
 	void *log_arg;
 };
 
