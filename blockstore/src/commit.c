@@ -70,6 +70,11 @@ struct commit_slot {
 
 struct commit_pipe {
 	struct tsr_volume *vol;
+	/* The chunk states committed: the volume's own (no writer changes
+	 * them while it is consumed) or a copy taken at the start of a
+	 * commit that keeps the volume. */
+	const _Atomic uint8_t *live_states;
+	const uint8_t *states;
 	pthread_mutex_t lock;
 	pthread_cond_t space;        /* a slot was freed, or stop */
 	pthread_cond_t finished;     /* an item was finished */
@@ -131,6 +136,11 @@ static int process_item(struct tsr_volume *vol, MDB_txn *txn, struct codec_ctx *
 	return 0;
 }
 
+static uint8_t pipe_state(const struct commit_pipe *p, uint64_t idx)
+{
+	return p->states ? p->states[idx] : atomic_load(&p->live_states[idx]);
+}
+
 /* Readahead window, in chunks past the newest claimed one: the workers
  * then find the volume's data in the page cache instead of waiting for one
  * chunk-sized read after another. */
@@ -153,9 +163,8 @@ static bool pipe_claim(struct commit_pipe *p, struct commit_slot **ret_slot, uin
 		pthread_cond_wait(&p->space, &p->lock);
 	if (p->stop || p->claimed >= p->total)
 		return false;
-	/* The volume is being committed: no writer changes its states. */
 	while (p->scan_pos < vol->nchunks &&
-	       (st = atomic_load(&vol->state[p->scan_pos])) == CHUNK_ABSENT)
+	       (st = pipe_state(p, p->scan_pos)) == CHUNK_ABSENT)
 		p->scan_pos++;
 	if (p->scan_pos >= vol->nchunks) {  /* fewer than counted: cannot be */
 		p->stop = true;
@@ -301,16 +310,18 @@ static void pipe_free(struct commit_pipe *p)
 	free(p->payloads);
 }
 
-static int pipe_init(struct tsr_volume *vol, struct commit_pipe *p)
+/* states: a copy of the chunk states to commit, or NULL for the volume's
+ * own. */
+static int pipe_init(struct tsr_volume *vol, const uint8_t *states, struct commit_pipe *p)
 {
 	struct tsr_store *store = vol->store;
 
-	*p = (struct commit_pipe){ .vol = vol };
+	*p = (struct commit_pipe){ .vol = vol, .live_states = vol->state, .states = states };
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->space, NULL);
 	pthread_cond_init(&p->finished, NULL);
 	for (uint64_t i = 0; i < vol->nchunks; i++)
-		if (atomic_load(&vol->state[i]) != CHUNK_ABSENT)
+		if (pipe_state(p, i) != CHUNK_ABSENT)
 			p->total++;
 	/* About 64 MiB of payload buffers bound memory. */
 	p->nslots = (64ull << 20) / store->chunk_size;
@@ -328,7 +339,9 @@ static int pipe_init(struct tsr_volume *vol, struct commit_pipe *p)
  * fdatasync has little left to write. */
 #define COMMIT_WRITEBACK_EVERY (8u << 20)
 
-static int commit_locked(struct tsr_volume *vol, const char *name,
+/* Commits the chunks of states (NULL: the volume's own, and the volume is
+ * consumed: its records go in the transaction that publishes the layer). */
+static int commit_locked(struct tsr_volume *vol, const uint8_t *states, const char *name,
 			 const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
 {
 	struct tsr_store *store = vol->store;
@@ -339,7 +352,7 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 	uint64_t appended = 0;
 	int r;
 
-	r = pipe_init(vol, &pipe);
+	r = pipe_init(vol, states, &pipe);
 	if (r)
 		goto out;
 	if (progress && progress->update)
@@ -376,7 +389,7 @@ static int commit_locked(struct tsr_volume *vol, const char *name,
 		pthread_join(threads[i], NULL);
 	if (!r)
 		r = layer_build_publish(store, &res, vol->parent ? &vol->parent->id : NULL,
-					vol->size, name, vol, ret_id);
+					vol->size, name, states ? NULL : vol, ret_id);
 	if (r)
 		packs_rollback(store);
 	else
@@ -408,7 +421,7 @@ int tsr_volume_commit(struct tsr_volume *vol, const char *name,
 		/* One commit at a time: pack appends and the transaction that
 		 * publishes them must not interleave with another commit's. */
 		pthread_mutex_lock(&store->commit_lock);
-		r = commit_locked(vol, name, progress, ret_id);
+		r = commit_locked(vol, NULL, name, progress, ret_id);
 		pthread_mutex_unlock(&store->commit_lock);
 	}
 
@@ -430,4 +443,30 @@ int tsr_volume_commit(struct tsr_volume *vol, const char *name,
 	unlinkat(store->dir_fd, path, 0);
 	volume_free(vol);
 	return 0;
+}
+
+int tsr_volume_commit_copy(struct tsr_volume *vol, const char *name,
+			   const struct tsr_progress *progress, struct tsr_layer_id *ret_id)
+{
+	struct tsr_store *store = vol->store;
+	uint8_t *states = malloc(vol->nchunks ? vol->nchunks : 1);
+	int r;
+
+	if (!states)
+		return -ENOMEM;
+	/* The chunks as they are now.  A state changes only under its
+	 * stripe lock, from ABSENT never back to ABSENT: a chunk seen
+	 * PRESENT or ZEROED here stays in the data file or reads as zeros,
+	 * whatever writes come meanwhile (whose bytes the layer may or may
+	 * not get, as with any write that overlaps a read). */
+	for (uint64_t i = 0; i < vol->nchunks; i++)
+		states[i] = atomic_load(&vol->state[i]);
+	r = check_name_free(store, name);
+	if (!r) {
+		pthread_mutex_lock(&store->commit_lock);
+		r = commit_locked(vol, states, name, progress, ret_id);
+		pthread_mutex_unlock(&store->commit_lock);
+	}
+	free(states);
+	return r;
 }

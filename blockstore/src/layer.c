@@ -322,6 +322,42 @@ abort:
 	return r;
 }
 
+int tsr_layer_name_move(struct tsr_store *store, const char *from, const char *to)
+{
+	uint8_t id[TSR_DIGEST_LEN];
+	MDB_txn *txn;
+	MDB_val v;
+	int r;
+
+	r = name_check(from);
+	if (!r)
+		r = name_check(to);
+	if (r)
+		return r;
+	r = meta_txn_begin(store, true, &txn);
+	if (r)
+		return r;
+	r = meta_get(store, txn, DB_LAYER_NAMES, from, strlen(from), &v);
+	if (!r && v.mv_size != TSR_DIGEST_LEN)
+		r = -EBADMSG;
+	if (r)
+		goto abort;
+	memcpy(id, v.mv_data, TSR_DIGEST_LEN);
+	if (meta_get(store, txn, DB_LAYER_NAMES, to, strlen(to), &v) == 0) {
+		r = -EEXIST;
+		goto abort;
+	}
+	r = meta_put(store, txn, DB_LAYER_NAMES, to, strlen(to), id, TSR_DIGEST_LEN);
+	if (!r)
+		r = meta_del(store, txn, DB_LAYER_NAMES, from, strlen(from));
+	if (r)
+		goto abort;
+	return meta_txn_commit(txn);
+abort:
+	mdb_txn_abort(txn);
+	return r;
+}
+
 static int layer_is_child(const MDB_val *k, const MDB_val *v, void *arg)
 {
 	struct layer_record rec;

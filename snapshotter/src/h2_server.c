@@ -706,6 +706,9 @@ int tsr_snapshotter_start(struct tsr_store *store,
 	r = snaps_recover(&srv->snaps);
 	if (r < 0)
 		goto fail;
+	r = orphans_start(&srv->snaps);
+	if (r < 0)
+		goto fail;
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (srv->stop_fd < 0) {
 		r = -errno;

@@ -6,11 +6,15 @@
  *                 request headers and bodies, responses with trailers
  *   grpc.c        gRPC framing (5-byte prefix), status codes, replies
  *   service.c     the Snapshots methods: protobuf in and out (protobuf-c)
- *   snapshots.c   what each method does to the store; restart recovery
+ *   snapshots.c   what each method does to the store
+ *   recovery.c    restart recovery
+ *   log.c         log lines
  *   records.c     the snapshotter's metadata records (store records, ns
  *                 "snapshot") and the names of its volumes and layers
  *   filters.c     containerd's filter syntax, for List
  *   loop_devices.c the loop devices the snapshots' mounts name
+ *   orphans.c     volumes of snapshots committed while mounted, layers
+ *                 whose removal waits for them; the thread that reaps them
  *
  * Functions return 0 or a negative errno unless they say otherwise.
  */
@@ -138,6 +142,9 @@ int snap_rec_list(struct tsr_store *store,
 #define SNAP_NAME_PREFIX "ctrd-"
 #define SNAP_NAME_LEN (5 + 40)
 void snap_name_of(const char *key, char *buf);
+/* The same with a generation: gen 0 is snap_name_of's name; others hash
+ * the key and gen, for a volume whose usual name an orphan still has. */
+void snap_name_gen(const char *key, unsigned gen, char *buf);
 
 int64_t snap_now_ns(void);
 
@@ -164,10 +171,57 @@ void loop_table_fini(struct loop_table *t);
  * showed it, else 0), else the open of image or the kernel's setup. */
 int loop_table_get(struct loop_table *t, const char *key, const char *image,
 		   bool read_only, char *ret_dev, size_t dev_size, int *ret_cause);
+/* The device attached for key: -ENOENT when it has none. */
+int loop_table_dev(struct loop_table *t, const char *key, char *ret_dev, size_t dev_size);
 /* Releases key's device, if it has one.  only_unused: not while a
  * filesystem on it is mounted (-EBUSY), nor when that cannot be checked
  * (the open's error); the entry stays. */
 int loop_table_put(struct loop_table *t, const char *key, bool only_unused);
+
+/* ---- orphans (orphans.c) --------------------------------------------------- */
+
+/* The names a removed snapshot's layer waits under while an orphan uses
+ * it: SNAP_REMOVED_PREFIX, the 40 hex digits of its old name, "-N". */
+#define SNAP_REMOVED_PREFIX "ctrd-rm-"
+
+struct snap_orphans {
+	/* Under the snapshotter's lock (exclusive to change them). */
+	char **volumes;          /* record-less volumes a loop device holds */
+	size_t n_volumes;
+	char **layers;           /* SNAP_REMOVED_PREFIX names */
+	size_t n_layers;
+	/* The reaper thread's. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop, started;
+	pthread_t thread;
+};
+
+struct snaps;
+void orphans_init(struct snap_orphans *o);
+/* Stops the reaper (if started) and frees the lists. */
+void orphans_fini(struct snap_orphans *o);
+/* Starts the thread that reaps every REAP_INTERVAL_MS. */
+int orphans_start(struct snaps *s);
+/* The rest under s->lock, exclusive. */
+int orphan_volume_add(struct snaps *s, const char *name);
+bool orphan_volume_is(struct snaps *s, const char *name);
+/* Whether the layer id is an ancestor of an orphan volume or of a layer
+ * that waits (then its own removal must wait too). */
+bool orphans_pin(struct snaps *s, const struct tsr_layer_id *id);
+/* Moves layer_name to a SNAP_REMOVED_PREFIX name the reaper removes. */
+int orphan_layer_defer(struct snaps *s, const char *layer_name);
+/* Removes the orphan volumes no loop device holds any more and the
+ * waiting layers nothing uses. */
+void orphans_reap(struct snaps *s);
+/* At start: the waiting layer names, from the store; then a reap. */
+int orphans_recover(struct snaps *s);
+/* Whether a loop device holds the image of volume name (under this
+ * daemon's FUSE mount, or a killed daemon's detached one). */
+int snap_volume_attached(struct snaps *s, const char *name, bool *ret_attached);
+/* At start, for a record-less snapshot volume: kept as an orphan
+ * (*ret_kept) when a loop device still holds its image. */
+int orphan_volume_recover(struct snaps *s, const char *name, bool *ret_kept);
 
 /* ---- snapshots (snapshots.c) ---------------------------------------------- */
 
@@ -180,6 +234,11 @@ struct snaps {
 	 * changes records or the store takes it exclusively. */
 	pthread_rwlock_t lock;
 	struct loop_table loops;
+	struct snap_orphans orphans;
+	/* Tests only (TESSERA_TEST_KILL_FROZEN=1 in the environment): the
+	 * daemon kills itself in a commit of a mounted snapshot, after the
+	 * layer is published and before the thaw, the worst moment to die. */
+	bool kill_while_frozen;
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 };
@@ -226,7 +285,8 @@ int snaps_update(struct snaps *s, const char *key, const struct snap_label *labe
 int snaps_usage(struct snaps *s, const char *key, int64_t *ret_size, int64_t *ret_inodes,
 		char *err, size_t errlen);
 int snaps_cleanup(struct snaps *s, char *err, size_t errlen);
-/* Finishes or undoes what a killed daemon left (see docs/snapshotter.md). */
+/* Finishes or undoes what a killed daemon left (recovery.c,
+ * docs/snapshotter.md). */
 int snaps_recover(struct snaps *s);
 
 /* The mount of snapshot key (record rec): ext4 on the loop device attached

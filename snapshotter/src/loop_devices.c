@@ -126,6 +126,20 @@ out:
 	return r;
 }
 
+int loop_table_dev(struct loop_table *t, const char *key, char *ret_dev, size_t dev_size)
+{
+	struct loop_entry *e;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	e = find(t, key);
+	if (e)
+		r = (size_t)snprintf(ret_dev, dev_size, "%s", e->dev) >= dev_size
+			    ? -ENAMETOOLONG : 0;
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
 int loop_table_put(struct loop_table *t, const char *key, bool only_unused)
 {
 	struct loop_entry *e;

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,11 +29,24 @@ int64_t snap_now_ns(void)
 
 void snap_name_of(const char *key, char *buf)
 {
+	snap_name_gen(key, 0, buf);
+}
+
+void snap_name_gen(const char *key, unsigned gen, char *buf)
+{
 	static const char hex[] = "0123456789abcdef";
 	uint8_t md[SHA256_DIGEST_LENGTH];
-	size_t o = strlen(SNAP_NAME_PREFIX);
+	size_t o = strlen(SNAP_NAME_PREFIX), len = strlen(key);
+	char in[TSR_RECORD_KEY_MAX + 16];
 
-	SHA256((const uint8_t *)key, strlen(key), md);
+	/* key, or key NUL gen: no other key (keys hold no NUL) hashes alike.
+	 * Keys are at most TSR_RECORD_KEY_MAX bytes (checked before use). */
+	if (gen && len <= TSR_RECORD_KEY_MAX) {
+		memcpy(in, key, len + 1);
+		len += 1 + (size_t)snprintf(in + len + 1, 15, "%u", gen);
+		key = in;
+	}
+	SHA256((const uint8_t *)key, len, md);
 	memcpy(buf, SNAP_NAME_PREFIX, o);
 	for (int i = 0; i < 20; i++) {
 		buf[o++] = hex[md[i] >> 4];

@@ -33,9 +33,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +60,9 @@ int snaps_init(struct snaps *s, struct tsr_store *store,
 	s->log_arg = opts->log_arg;
 	pthread_rwlock_init(&s->lock, NULL);
 	loop_table_init(&s->loops);
+	orphans_init(&s->orphans);
+	s->kill_while_frozen = getenv("TESSERA_TEST_KILL_FROZEN") &&
+			       strcmp(getenv("TESSERA_TEST_KILL_FROZEN"), "1") == 0;
 	if (s->loops.unavailable)
 		snaps_log(s, "no loop devices (/dev/loop-control): mounts name the "
 			  "image files, containerd attaches them (slower)");
@@ -66,18 +71,10 @@ int snaps_init(struct snaps *s, struct tsr_store *store,
 
 void snaps_fini(struct snaps *s)
 {
+	orphans_fini(&s->orphans);  /* first: its thread takes the lock */
 	loop_table_fini(&s->loops);
 	free(s->fuse_mount);
 	pthread_rwlock_destroy(&s->lock);
-}
-
-void snaps_log(struct snaps *s, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	tsr_log_vprintf(s->log, s->log_arg, "tessera: serve: ", fmt, ap);
-	va_end(ap);
 }
 
 static int fail(int r, char *err, size_t errlen, const char *fmt, ...)
@@ -271,10 +268,16 @@ int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
 			goto out;
 		}
 	}
-	snap_name_of(a->key, name);
+	/* The key's usual volume name, unless an orphan of an earlier
+	 * snapshot of the same key still has it (committed while mounted). */
+	for (unsigned gen = 0;; gen++) {
+		snap_name_gen(a->key, gen, name);
+		if (gen == 64 || !orphan_volume_is(s, name))
+			break;
+	}
 	r = tsr_volume_create(s->store, name, prec ? 0 : s->volume_size,
 			      prec ? &prec->layer : NULL);
-	if (r == -EEXIST) {
+	if (r == -EEXIST && !orphan_volume_is(s, name)) {
 		/* Left by a crash before its record was written. */
 		r = volume_remove(s, name, &waited);
 		if (!r)
@@ -322,6 +325,56 @@ out:
 
 /* ---- Commit ------------------------------------------------------------------------ */
 
+/*
+ * Commits a snapshot whose filesystem is mounted: freezes it (the freeze
+ * writes its dirty state through the loop device into the volume, served
+ * by this daemon's FUSE threads, which need none of the locks held here),
+ * publishes a copy of the volume as the layer lname, thaws.  The volume
+ * stays, with its mount.  *ret_frozen: whether the freeze happened;
+ * -ENOENT without it when no mountpoint of the key's device is in this
+ * mount namespace.
+ */
+static int commit_frozen(struct snaps *s, const char *key, const char *volume,
+			 const char *lname, struct tsr_layer_id *ret_id, bool *ret_frozen,
+			 char *err, size_t errlen)
+{
+	char dev[32], mnt[PATH_MAX];
+	struct tsr_volume *vol;
+	struct stat st;
+	int fd, r, t;
+
+	*ret_frozen = false;
+	r = loop_table_dev(&s->loops, key, dev, sizeof(dev));
+	if (!r && stat(dev, &st) < 0)
+		r = -errno;
+	if (!r)
+		r = tsr_mount_point_of(st.st_rdev, mnt, sizeof(mnt));
+	if (r)
+		return r;
+	r = tsr_mount_freeze(mnt, &fd);
+	if (r)
+		return fail(r, err, errlen, "freezing the filesystem of snapshot %s at %s: %s",
+			    key, mnt, tsr_strerror(r));
+	*ret_frozen = true;
+	r = tsr_volume_open(s->store, volume, &vol);
+	if (!r) {
+		r = tsr_volume_commit_copy(vol, lname, NULL, ret_id);
+		tsr_volume_close(vol);
+	}
+	if (s->kill_while_frozen) {
+		snaps_log(s, "TESSERA_TEST_KILL_FROZEN: killed with %s frozen", mnt);
+		raise(SIGKILL);
+	}
+	t = tsr_mount_thaw(fd);
+	if (t)
+		snaps_log(s, "thawing the filesystem of snapshot %s at %s: %s", key, mnt,
+			  tsr_strerror(t));
+	if (r)
+		return fail(r, err, errlen, "committing mounted snapshot %s: %s", key,
+			    tsr_strerror(r));
+	return 0;
+}
+
 int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
 		 char *err, size_t errlen)
 {
@@ -329,6 +382,7 @@ int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
 	char lname[SNAP_NAME_LEN + 1];
 	struct tsr_layer_id id;
 	struct tsr_volume *vol;
+	bool frozen = false;
 	int r, waited = 0;
 
 	r = check_key("name", name, err, errlen);
@@ -374,13 +428,28 @@ int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
 	if (r)
 		goto store_err;
 	/* Durable: the pending record.  From here a restart finishes the
-	 * commit if the layer got published, or drops the record.  Its loop
-	 * device goes first, once nothing mounts it; the kernel lets the
-	 * image file go a moment after the device, -EBUSY meanwhile. */
-	while ((r = loop_table_put(&s->loops, a->key, true)) == -EBUSY &&
-	       waited < BUSY_RETRY_MS)
+	 * commit if the layer got published, or drops the record.  A
+	 * snapshot mounted nowhere is consumed: its loop device goes first
+	 * (the kernel lets the image file go a moment after it, -EBUSY
+	 * meanwhile).  A mounted one is frozen and copied. */
+	for (;;) {
+		r = loop_table_put(&s->loops, a->key, true);
+		if (r != -EBUSY)
+			break;
+		r = commit_frozen(s, a->key, rec->volume, lname, &id, &frozen, err, errlen);
+		if (frozen || r != -ENOENT)
+			break;
+		/* Mounted, but not in this mount namespace (or a lazy
+		 * unmount is under way): nothing here can freeze it. */
+		if (waited >= BUSY_RETRY_MS) {
+			r = fail(-EBUSY, err, errlen, "snapshot %s is mounted where tessera "
+				 "cannot freeze it (another mount namespace?): unmount it "
+				 "before committing", a->key);
+			break;
+		}
 		busy_wait(&waited);
-	while (!r) {
+	}
+	while (!r && !frozen) {
 		r = tsr_volume_open(s->store, rec->volume, &vol);
 		if (!r)
 			r = tsr_volume_commit(vol, lname, NULL, &id);  /* consumes vol */
@@ -391,12 +460,20 @@ int snaps_commit(struct snaps *s, const char *name, const struct snap_args *a,
 	}
 	if (r) {
 		snap_rec_del(s->store, name);
-		if (r == -EBUSY)
+		if (r == -EBUSY && !*err)
 			r = fail(r, err, errlen, "snapshot %s is in use (still mounted?)",
 				 a->key);
-		else
+		else if (!*err)
 			goto store_err;
 		goto out;
+	}
+	if (frozen) {
+		/* The device stays with its mount (autoclear at the unmount);
+		 * the volume, with the writes still to come, is an orphan. */
+		loop_table_put(&s->loops, a->key, false);
+		if (orphan_volume_add(s, rec->volume))
+			snaps_log(s, "out of memory: volume %s (of %s, committed while "
+				  "mounted) is left until the next start", rec->volume, a->key);
 	}
 	/* Durable: the layer under lname; the volume is gone. */
 	crec->pending = false;
@@ -463,6 +540,13 @@ int snaps_remove(struct snaps *s, const char *key, char *err, size_t errlen)
 		r = tsr_layer_remove(s->store, &rec->layer, rec->layer_name);
 		if (r == -ENOENT)
 			r = 0;  /* gone already: only the record is left */
+		if (r == -EBUSY && orphans_pin(s, &rec->layer)) {
+			/* Used by the volume of a snapshot committed while
+			 * mounted: the layer goes once that is unmounted. */
+			r = orphan_layer_defer(s, rec->layer_name);
+			if (r == -ENOENT)
+				r = 0;
+		}
 		if (r == -EBUSY) {
 			r = fail(r, err, errlen, "cannot remove snapshot %s: its layer has "
 				 "children outside the snapshotter", key);
@@ -618,167 +702,4 @@ int snaps_cleanup(struct snaps *s, char *err, size_t errlen)
 		  (unsigned long long)st.allocated_after,
 		  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	return 0;
-}
-
-/* ---- restart recovery ----------------------------------------------------------------- */
-
-struct rec_list {
-	char **keys;
-	struct snap_rec **recs;
-	size_t n, cap;
-};
-
-static int collect(const char *key, const struct snap_rec *rec, void *arg)
-{
-	struct rec_list *l = arg;
-	uint8_t *buf;
-	size_t len;
-	int r;
-
-	if (!rec)
-		return 0;  /* damaged: left alone */
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		char **k = realloc(l->keys, cap * sizeof(*k));
-		struct snap_rec **rr;
-
-		if (!k)
-			return -ENOMEM;
-		l->keys = k;
-		rr = realloc(l->recs, cap * sizeof(*rr));
-		if (!rr)
-			return -ENOMEM;
-		l->recs = rr;
-		l->cap = cap;
-	}
-	/* A copy: rec belongs to the walk. */
-	r = snap_rec_encode(rec, &buf, &len);
-	if (r)
-		return r;
-	r = snap_rec_decode(buf, len, &l->recs[l->n]);
-	free(buf);
-	if (r)
-		return r;
-	l->keys[l->n] = strdup(key);
-	if (!l->keys[l->n]) {
-		snap_rec_free(l->recs[l->n]);
-		return -ENOMEM;
-	}
-	l->n++;
-	return 0;
-}
-
-static void rec_list_free(struct rec_list *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->keys[i]);
-		snap_rec_free(l->recs[i]);
-	}
-	free(l->keys);
-	free(l->recs);
-	memset(l, 0, sizeof(*l));
-}
-
-static bool volume_exists(struct snaps *s, const char *name)
-{
-	struct tsr_volume_info vi;
-
-	return *name && tsr_volume_stat(s->store, name, &vi) == 0;
-}
-
-static void recover_pending(struct snaps *s, const char *name, struct snap_rec *rec)
-{
-	struct tsr_layer_id id;
-
-	if (tsr_layer_resolve(s->store, rec->layer_name, &id) == 0) {
-		rec->pending = false;
-		rec->has_layer = true;
-		rec->layer = id;
-		snap_rec_set(&rec->volume, "");
-		if (snap_rec_put(s->store, name, rec) == 0 && *rec->from_key)
-			snap_rec_del(s->store, rec->from_key);
-		snaps_log(s, "recovery: finished the commit of %s", name);
-		snap_rec_set(&rec->from_key, "");
-		return;
-	}
-	snap_rec_del(s->store, name);
-	if (volume_exists(s, rec->volume))
-		snaps_log(s, "recovery: undid the unfinished commit of %s", name);
-	else
-		snaps_log(s, "recovery: commit of %s lost: neither its layer nor its "
-			  "volume exists", name);
-}
-
-struct orphans {
-	struct rec_list *live;
-	char **names;
-	size_t n;
-};
-
-static int find_orphan(const struct tsr_volume_info *vi, void *arg)
-{
-	struct orphans *o = arg;
-	char **names;
-
-	if (strncmp(vi->name, SNAP_NAME_PREFIX, strlen(SNAP_NAME_PREFIX)) != 0)
-		return 0;
-	for (size_t i = 0; i < o->live->n; i++)
-		if (strcmp(o->live->recs[i]->volume, vi->name) == 0)
-			return 0;
-	names = realloc(o->names, (o->n + 1) * sizeof(*names));
-	if (!names)
-		return -ENOMEM;
-	o->names = names;
-	o->names[o->n] = strdup(vi->name);
-	if (!o->names[o->n])
-		return -ENOMEM;
-	o->n++;
-	return 0;
-}
-
-int snaps_recover(struct snaps *s)
-{
-	struct rec_list l = { 0 };
-	struct orphans o = { .live = &l };
-	struct tsr_layer_id id;
-	struct snap_rec *rec;
-	int r;
-
-	pthread_rwlock_wrlock(&s->lock);
-	r = snap_rec_list(s->store, collect, &l);
-	for (size_t i = 0; !r && i < l.n; i++)
-		if (l.recs[i]->pending)
-			recover_pending(s, l.keys[i], l.recs[i]);
-	rec_list_free(&l);
-	if (!r)
-		r = snap_rec_list(s->store, collect, &l);
-	for (size_t i = 0; !r && i < l.n; i++) {
-		rec = l.recs[i];
-		if (rec->kind == SNAP_COMMITTED) {
-			if (tsr_layer_resolve(s->store, rec->layer_name, &id) == 0 &&
-			    memcmp(&id, &rec->layer, sizeof(id)) == 0)
-				continue;
-			snaps_log(s, "recovery: dropped %s: its layer is gone", l.keys[i]);
-		} else {
-			if (volume_exists(s, rec->volume))
-				continue;
-			snaps_log(s, "recovery: dropped %s: its volume is gone", l.keys[i]);
-		}
-		snap_rec_del(s->store, l.keys[i]);
-		snap_rec_set(&rec->volume, "");
-	}
-	if (!r)
-		r = tsr_volume_list(s->store, find_orphan, &o);
-	for (size_t i = 0; i < o.n; i++) {
-		int waited = 0;
-
-		if (!r && volume_remove(s, o.names[i], &waited) == 0)
-			snaps_log(s, "recovery: removed volume %s (no snapshot uses it)",
-				  o.names[i]);
-		free(o.names[i]);
-	}
-	free(o.names);
-	rec_list_free(&l);
-	pthread_rwlock_unlock(&s->lock);
-	return r;
 }

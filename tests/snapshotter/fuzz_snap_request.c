@@ -61,6 +61,7 @@ int snaps_init(struct snaps *s, struct tsr_store *store,
 }
 void snaps_fini(struct snaps *s) { (void)s; }
 int snaps_recover(struct snaps *s) { (void)s; UNREACHED; }
+int orphans_start(struct snaps *s) { (void)s; UNREACHED; }
 void snaps_log(struct snaps *s, const char *fmt, ...) { (void)s, (void)fmt; }
 int snaps_prepare(struct snaps *s, const struct snap_args *a, bool view,
 		  struct snap_mount *ret_mount, char *err, size_t errlen)

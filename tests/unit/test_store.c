@@ -797,6 +797,96 @@ START_TEST(test_commit_needs_the_only_handle)
 }
 END_TEST
 
+/* Writes chunk 1 and discards chunk 2 of a 4-chunk volume over base. */
+static void change_two_chunks(struct tsr_volume *v, uint32_t cs)
+{
+	uint8_t *x = malloc(cs);
+
+	ck_assert(x);
+	memset(x, 'X', cs);
+	TSR_CK_OK(tsr_volume_write(v, x, cs, cs));
+	TSR_CK_OK(tsr_volume_discard(v, 2 * cs, cs));
+	free(x);
+}
+
+START_TEST(test_commit_copy_keeps_the_volume)
+{
+	char dir[4200];
+	const uint32_t cs = 4096;
+	struct tsr_store *st = new_store(store_dir("copy", dir, sizeof(dir)), cs,
+					 TSR_CODEC_ZSTD);
+	struct tsr_layer_id base = commit_content(st, "a", "base", 3, 4, cs), id, id2, got;
+	struct tsr_volume *v = new_volume(st, "c", 0, &base), *fuse_handle, *d;
+	struct tsr_layer_info li;
+	struct tsr_volume_info vi;
+	uint8_t *want = malloc(4 * cs), *buf = malloc(cs);
+
+	ck_assert(want && buf);
+	TSR_CK_OK(tsr_volume_open(st, "c", &fuse_handle));
+	change_two_chunks(v, cs);
+	/* With a second handle open, unlike tsr_volume_commit. */
+	TSR_CK_OK(tsr_volume_commit_copy(v, "snap", NULL, &id));
+	TSR_CK_OK(tsr_volume_stat(st, "c", &vi));
+	/* A write after the commit reaches the volume, not the layer. */
+	memset(buf, 'Y', cs);
+	TSR_CK_OK(tsr_volume_write(fuse_handle, buf, cs, 3 * cs));
+	for (unsigned c = 0; c < 4; c++)
+		chunk_data(want + c * cs, cs, 3, c);
+	memset(want + cs, 'X', cs);
+	memset(want + 2 * cs, 0, cs);
+	layer_expect(st, &id, want, 4 * cs);
+	TSR_CK_OK(tsr_volume_read(v, buf, cs, 3 * cs));
+	ck_assert(buf[0] == 'Y' && buf[cs - 1] == 'Y');
+	TSR_CK_OK(tsr_layer_stat(st, &id, &li));
+	ck_assert(li.has_parent && id_eq(&li.parent, &base));
+	ck_assert_uint_eq(li.holds, 1);
+	ck_assert_uint_eq(li.entries, 2);  /* the written chunk and the hole */
+	TSR_CK_OK(tsr_layer_resolve(st, "snap", &got));
+	ck_assert(id_eq(&got, &id));
+	/* The same content consumed from another volume: the same layer. */
+	d = new_volume(st, "d", 0, &base);
+	change_two_chunks(d, cs);
+	TSR_CK_OK(tsr_volume_commit(d, NULL, NULL, &id2));
+	ck_assert(id_eq(&id, &id2));
+	TSR_CK_OK(tsr_layer_stat(st, &id, &li));
+	ck_assert_uint_eq(li.holds, 2);
+	TSR_CK_RET(tsr_volume_commit_copy(v, "snap", NULL, &id2), -EEXIST);
+	TSR_CK_RET(tsr_volume_commit_copy(v, "bad/name", NULL, &id2), -EINVAL);
+
+	/* Name moves: holds unchanged, the old name gone. */
+	TSR_CK_RET(tsr_layer_name_move(st, "snap", "base"), -EEXIST);
+	TSR_CK_RET(tsr_layer_name_move(st, "nope", "other"), -ENOENT);
+	TSR_CK_RET(tsr_layer_name_move(st, "snap", "a/b"), -EINVAL);
+	TSR_CK_OK(tsr_layer_name_move(st, "snap", "moved"));
+	TSR_CK_RET(tsr_layer_resolve(st, "snap", &got), -ENOENT);
+	TSR_CK_OK(tsr_layer_resolve(st, "moved", &got));
+	ck_assert(id_eq(&got, &id));
+	TSR_CK_OK(tsr_layer_stat(st, &id, &li));
+	ck_assert_uint_eq(li.holds, 2);
+
+	/* The volume still pins base; after a reopen it holds its writes. */
+	TSR_CK_RET(tsr_layer_remove(st, &base, "base"), -EBUSY);
+	tsr_volume_close(fuse_handle);
+	tsr_volume_close(v);
+	tsr_store_close(st);
+	TSR_CK_OK(tsr_store_open(dir, NULL, &st));
+	v = NULL;
+	TSR_CK_OK(tsr_volume_open(st, "c", &v));
+	TSR_CK_OK(tsr_volume_read(v, buf, cs, 3 * cs));
+	ck_assert(buf[0] == 'Y');
+	tsr_volume_close(v);
+	layer_expect(st, &id, want, 4 * cs);
+	TSR_CK_OK(tsr_volume_remove(st, "c"));
+	TSR_CK_OK(tsr_layer_remove(st, &id, NULL));
+	TSR_CK_OK(tsr_layer_remove(st, &id, "moved"));
+	TSR_CK_OK(tsr_layer_remove(st, &base, "base"));
+	free(want);
+	free(buf);
+	tsr_store_close(st);
+	tsr_scratch_cleanup();
+}
+END_TEST
+
 START_TEST(test_store_close_flushes_open_volumes)
 {
 	char dir[4200];
@@ -1476,6 +1566,7 @@ static Suite *store_suite(void)
 		T(test_discard_of_inherited_chunk_reads_zeros, 30),
 		T(test_child_volume_sizes, 30),
 		T(test_commit_needs_the_only_handle, 30),
+		T(test_commit_copy_keeps_the_volume, 30),
 		T(test_store_close_flushes_open_volumes, 30),
 		T(test_layer_id_independent_of_write_order, 60),
 		T(test_layer_id_independent_of_codec, 60),

@@ -318,6 +318,18 @@ int tsr_volume_commit(struct tsr_volume *vol, const char *name,
 		      const struct tsr_progress *progress,
 		      struct tsr_layer_id *ret_id);
 
+/* Publishes the volume's content as a layer, as tsr_volume_commit does,
+ * but keeps the volume: it goes on with its parent and its writes, other
+ * handles stay open, and vol stays the caller's.  The layer holds the
+ * chunks as they were when the call began; a write that races with it
+ * lands in the volume and may or may not reach the layer (a caller that
+ * wants a consistent image stops writers first: the snapshotter freezes
+ * the filesystem on it).  Same errors as tsr_volume_commit, but never
+ * -EBUSY for other handles. */
+int tsr_volume_commit_copy(struct tsr_volume *vol, const char *name,
+			   const struct tsr_progress *progress,
+			   struct tsr_layer_id *ret_id);
+
 /* ---- layers ------------------------------------------------------------- */
 
 struct tsr_layer_info {
@@ -363,6 +375,10 @@ int tsr_layer_names(struct tsr_store *store, const struct tsr_layer_id *id,
  * points elsewhere, -ENOENT when there is no layer id, -EINVAL (name). */
 int tsr_layer_name_set(struct tsr_store *store, const char *name,
 		       const struct tsr_layer_id *id);
+/* Gives the layer named from the name to instead, in one step (its holds
+ * unchanged).  -ENOENT when from names no layer, -EEXIST when to names
+ * one, -EINVAL (names). */
+int tsr_layer_name_move(struct tsr_store *store, const char *from, const char *to);
 /* Drops one hold (and, when name is not NULL, that name).  The last hold
  * removes the layer.  -EBUSY while layers or volumes use it as their parent
  * (nothing dropped), -ENOENT when there is no such layer or name points

@@ -9,6 +9,8 @@
  * (tsr_mount_options).
  *
  *   loop devices         mount_loop.c     attach (LOOP_CONFIGURE), detach
+ *   freezing             mount_freeze.c   the device of an image, its
+ *                                         mountpoint, FIFREEZE / FITHAW
  *   filesystem mounts    mount_fs.c       options, mount(2), unmount with
  *                                         busy retries, mountpoint paths
  *   records, processes   mount_records.c  the files under TSR_MOUNT_RUN_DIR
@@ -154,6 +156,36 @@ int tsr_mount_unmount(const char *mountpoint, int busy_retry_ms);
  * component through a mount that may be dead (realpath of the parent plus
  * the last name; realpath of path itself when it works). */
 int tsr_mount_abs_path(const char *path, char *buf, size_t size);
+
+/* ---- freezing a filesystem on a loop device (mount_freeze.c) --------------- */
+
+/* The loop device attached to image (a volume or layer file): "/dev/loopN"
+ * in ret_dev, or -ENOENT when no device is.  image is matched as the
+ * kernel shows a device's file: the path it had when attached or, once the
+ * FUSE mount it is on was detached (its daemon died), its path relative to
+ * that mount ("/volumes/NAME"). */
+int tsr_mount_loop_find(const char *image, char *ret_dev, size_t dev_size);
+
+/* A mountpoint, in the caller's mount namespace, of the filesystem on the
+ * block device dev (a mount of its root): -ENOENT when it is not mounted
+ * there. */
+int tsr_mount_point_of(dev_t dev, char *buf, size_t size);
+
+/* Freezes the filesystem mounted at mountpoint (FIFREEZE): its dirty data
+ * and metadata reach the device, then writers wait until the thaw; the
+ * device holds a clean filesystem meanwhile.  *ret_fd is for
+ * tsr_mount_thaw, which always closes it.  A freeze outlives its caller's
+ * process: tsr_mount_thaw_image undoes what a dead one left.  The caller
+ * must not hold anything the filesystem's writeback needs (for a FUSE
+ * image, the daemon serving it must go on serving writes). */
+int tsr_mount_freeze(const char *mountpoint, int *ret_fd);
+int tsr_mount_thaw(int fd);
+
+/* Thaws every filesystem of the caller's mount namespace mounted from a
+ * loop device on image (matched as by tsr_mount_loop_find): what a process
+ * that died between freeze and thaw left.  The number thawed (those not
+ * frozen are left alone), or a negative errno. */
+int tsr_mount_thaw_image(const char *image);
 
 /* ---- an image's filesystem (mount_stack.c) ---------------------------------- */
 
